@@ -1,0 +1,178 @@
+"""The `a4nn` command line (the contract in DESIGN.md).
+
+    a4nn run CONFIG [--out DIR] [--resume]
+    a4nn data xfel --out DIR [--intensity 1e14|1e15|1e16] [--n-train N] [--n-test N] [--seed S]
+    a4nn engine replay CURVES [--preset paper|default] [--config ENGINE.yaml] [--json]
+    a4nn publish RUN_DIR --server URL --collection ALIAS
+    a4nn fetch DOI --server URL --out DIR
+    a4nn report RUN_DIR
+
+User errors (bad config, missing files, bad values) print one clear message and exit 2;
+no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+class UserError(Exception):
+    """An error whose message is the whole story for the user."""
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from a4nn.config import embedded_config_path, load_config
+    from a4nn.progress import ProgressReporter
+    from a4nn.search import run_search_local
+    from a4nn.summary import format_summary, summarize
+
+    config_path = Path(args.config)
+    if not config_path.exists() and args.config in ("quickstart", "paper", "tiny"):
+        config_path = embedded_config_path(args.config)
+    cfg = load_config(config_path)
+    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    if args.resume and not (out / "run.json").exists():
+        raise UserError(f"--resume: {out} holds no run to resume (no run.json)")
+    print(f"A4NN search '{cfg.name}' -> {out}" + (" (resuming)" if args.resume else ""))
+    reporter = ProgressReporter(cfg.train.epochs, per_epoch=not args.quiet)
+    session = run_search_local(cfg, out, resume=args.resume, reporter=reporter)
+    print()
+    print(format_summary(summarize(session.run.root)))
+    return 0
+
+
+def _cmd_data_xfel(args: argparse.Namespace) -> int:
+    from a4nn.data.xfel import simulate_dataset
+
+    out = simulate_dataset(
+        Path(args.out),
+        intensity=args.intensity,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        seed=args.seed,
+        pdb_files=tuple(Path(p) for p in args.pdb) if args.pdb else None,
+    )
+    print(f"wrote simulated XFEL dataset to {out}")
+    return 0
+
+
+def _cmd_engine_replay(args: argparse.Namespace) -> int:
+    from engine import Engine
+    from engine.replay import format_report, replay_file
+
+    if args.config:
+        engine = Engine.from_yaml(Path(args.config))
+    else:
+        engine = Engine.from_preset(args.preset)
+    report = replay_file(Path(args.curves), engine)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from a4nn.summary import format_summary, summarize
+
+    print(format_summary(summarize(Path(args.run_dir))))
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from lineage.publish_run import publish_run
+
+    publish_run(Path(args.run_dir), server=args.server, collection=args.collection, release=args.release)
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from lineage.dataverse.fetch import fetch_dataset
+
+    out = fetch_dataset(args.doi, server=args.server, out=Path(args.out))
+    print(f"downloaded {args.doi} to {out}")
+    return 0
+
+
+def _intensity(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"intensity must be a number such as 1e14, 1e15 or 1e16, got {value!r}"
+        ) from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"intensity must be positive, got {value!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="a4nn",
+        description="A4NN: neural architecture search with in-situ learning-curve prediction.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a search from a YAML config")
+    run.add_argument("config", help="config YAML (or 'quickstart' / 'paper' for the embedded ones)")
+    run.add_argument("--out", help="run directory (default: runs/<name>)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out")
+    run.add_argument("--quiet", action="store_true", help="one line per model, not per epoch")
+    run.set_defaults(func=_cmd_run)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_cmd", required=True)
+    xfel = data.add_parser("xfel", help="simulate XFEL diffraction images of two conformations")
+    xfel.add_argument("--out", required=True)
+    xfel.add_argument("--intensity", type=_intensity, default=1e15, help="photons/um^2/pulse")
+    xfel.add_argument("--n-train", type=int, default=800)
+    xfel.add_argument("--n-test", type=int, default=200)
+    xfel.add_argument("--seed", type=int, default=0)
+    xfel.add_argument("--pdb", nargs=2, metavar=("PDB_A", "PDB_B"), help="two conformations")
+    xfel.set_defaults(func=_cmd_data_xfel)
+
+    eng = sub.add_parser("engine", help="prediction engine").add_subparsers(
+        dest="engine_cmd", required=True
+    )
+    rep = eng.add_parser("replay", help="replay recorded learning curves through the engine")
+    rep.add_argument("curves", help="A4NN commons CSV, or a run directory of ours")
+    rep.add_argument("--preset", default="paper", help="paper | default | off")
+    rep.add_argument("--config", help="engine YAML (overrides --preset)")
+    rep.add_argument("--json", action="store_true", help="print the report as JSON")
+    rep.set_defaults(func=_cmd_engine_replay)
+
+    pub = sub.add_parser("publish", help="publish a run to a Dataverse collection")
+    pub.add_argument("run_dir")
+    pub.add_argument("--server", required=True)
+    pub.add_argument("--collection", required=True)
+    pub.add_argument("--release", choices=["major", "minor"], help="also publish a version")
+    pub.set_defaults(func=_cmd_publish)
+
+    fetch = sub.add_parser("fetch", help="download a dataset from a Dataverse server")
+    fetch.add_argument("doi")
+    fetch.add_argument("--server", required=True)
+    fetch.add_argument("--out", required=True)
+    fetch.set_defaults(func=_cmd_fetch)
+
+    report = sub.add_parser("report", help="summarise a run directory")
+    report.add_argument("run_dir")
+    report.set_defaults(func=_cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:
+        print(f"a4nn: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("a4nn: interrupted; resume with `a4nn run CONFIG --out DIR --resume`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Run configuration: one YAML file, validated with pydantic before anything starts.
+
+Every section has sane defaults so that a config may be as short as `name: mysearch`;
+the embedded default (`a4nn/configs/quickstart.yaml`) is what the README's first command
+runs. Validation errors name the file and the field at fault.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class XfelSpec(_Strict):
+    """Simulated XFEL data generated on first use (cached under `cache_dir`)."""
+
+    intensity: float = 1e15
+    n_train: int = Field(800, ge=2)
+    n_test: int = Field(200, ge=2)
+    seed: int = 0
+    pdb_files: tuple[Path, Path] | None = None
+
+
+class DataConfig(_Strict):
+    """Where the images come from and how they are split and normalized."""
+
+    source: Literal["xfel", "folder", "npz"] = "xfel"
+    path: Path | None = None
+    xfel: XfelSpec = XfelSpec()
+    cache_dir: Path = Path("data")
+    label_map: dict[str, int] | None = None
+    validation: Literal["testset", "split"] = "testset"
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    normalize: Literal["none", "per_image", "log1p", "dataset"] = "log1p"
+    resize: int | None = Field(None, ge=4)
+    max_train: int | None = Field(None, ge=2)
+    max_val: int | None = Field(None, ge=2)
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> DataConfig:
+        if self.source in ("folder", "npz") and self.path is None:
+            raise ValueError(f"data.path is required when data.source is '{self.source}'")
+        return self
+
+
+class TrainConfig(_Strict):
+    """Optimizer and budget; the paper trains every model for 25 epochs."""
+
+    epochs: int = Field(25, ge=1)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.025, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(3e-4, ge=0.0)
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    device: str = "auto"
+    threads: int | None = Field(None, ge=1)
+
+
+class SearchConfig(_Strict):
+    """The NAS adapter and its search space."""
+
+    adapter: str = "nsganet"
+    preset: str | None = "paper"
+    pop_size: int | None = Field(None, ge=2)
+    n_offspring: int | None = Field(None, ge=1)
+    n_generations: int | None = Field(None, ge=1)
+    phases: int | None = Field(None, ge=1)
+    nodes_per_phase: int | None = Field(None, ge=2)
+    channels: list[int] | int = Field(default_factory=lambda: [16, 32, 64])
+    seed: int | None = None
+
+    def adapter_overrides(self) -> dict[str, Any]:
+        """Only the fields the user set, so the preset fills the rest."""
+        keys = ("pop_size", "n_offspring", "n_generations", "phases", "nodes_per_phase")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+class EngineSection(_Strict):
+    """The prediction engine: a preset, optionally a YAML file, and overrides.
+
+    `e_pred` defaults to the epoch budget (`train.epochs`): the paper predicts the
+    fitness at its 25-epoch budget.
+    """
+
+    preset: str = "paper"
+    config: Path | None = None
+    e_pred: int | None = Field(None, ge=1)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class LineageConfig(_Strict):
+    """What the run directory keeps."""
+
+    checkpoints: Literal["every", "last_best", "none"] = "every"
+
+
+class RunConfig(_Strict):
+    """A whole search."""
+
+    name: str = "a4nn-search"
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    search: SearchConfig = SearchConfig()
+    engine: EngineSection = EngineSection()
+    lineage: LineageConfig = LineageConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("name must not be empty")
+        return v
+
+    def resolve_paths(self, base: Path) -> RunConfig:
+        """Make relative data paths relative to the config file's folder."""
+        data = self.data
+        updates: dict[str, Any] = {}
+        if data.path is not None and not data.path.is_absolute():
+            updates["path"] = (base / data.path).resolve()
+        if not data.cache_dir.is_absolute():
+            updates["cache_dir"] = (base / data.cache_dir).resolve()
+        if updates:
+            return self.model_copy(update={"data": data.model_copy(update=updates)})
+        return self
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  - {loc}: {e['msg']}")
+    lines.append("Fix the field(s) above; see README.md 'Configuration' for every field.")
+    return "\n".join(lines)
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
+    """Validate a parsed config; errors are ConfigError naming `source` and the field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid config {source}: the top level must be a mapping of sections")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation(err, source)) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config; relative data paths resolve against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    return config_from_dict(raw, str(path)).resolve_paths(path.parent)
+
+
+def embedded_config_path(name: str = "quickstart") -> Path:
+    """Path of a config shipped inside the package (quickstart, paper, tiny)."""
+    ref = resources.files("a4nn") / "configs" / f"{name}.yaml"
+    return Path(str(ref))

@@ -1,0 +1,151 @@
+"""The search driver: ask the adapter, train what it proposes, tell it the results.
+
+This is the plain in-process loop (one model at a time). `flows/` runs the same steps as
+a Prefect flow over Dask workers; both share `SearchSession`, which owns the run
+directory, the adapter and its persisted state, so resume behaves the same everywhere.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from a4nn.config import RunConfig
+from a4nn.types import Candidate, Result
+from adapters.registry import make_adapter
+from engine import Engine
+from lineage.run_dir import RunDir
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("a4nn", "torch", "numpy", "scipy", "pandas", "pymoo", "prefect", "distributed"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def make_engine(cfg: RunConfig) -> Engine:
+    """The run's engine: preset, optional YAML, overrides; e_pred defaults to the budget."""
+    sec = cfg.engine
+    if sec.config is not None:
+        eng = Engine.from_yaml(sec.config)
+    else:
+        eng = Engine.from_preset(sec.preset, **sec.overrides)
+    eng.config.e_pred = sec.e_pred if sec.e_pred is not None else cfg.train.epochs
+    return eng
+
+
+@dataclass
+class SearchSession:
+    """A run directory plus the adapter whose state it persists."""
+
+    cfg: RunConfig
+    run: RunDir
+    adapter: Any
+    done_results: dict[int, Result] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, cfg: RunConfig, out: Path, resume: bool = False) -> SearchSession:
+        """Create `out` (or reopen it with `resume`) and restore the adapter's state."""
+        seed = cfg.search.seed if cfg.search.seed is not None else cfg.seed
+        adapter = make_adapter(
+            cfg.search.adapter, preset=cfg.search.preset, seed=seed, **cfg.search.adapter_overrides()
+        )
+        if resume:
+            run = RunDir.open(out)
+            state = run.load_adapter_state()
+            if state is not None:
+                adapter.load_state_dict(state)
+            done = run.finished_results()
+            order = list(run.read_meta().get("completion_order", []))
+            order += [m for m in sorted(done) if m not in order]
+            run.update_meta(status="running", resumed_at=utc_now())
+            return cls(cfg, run, adapter, done, order)
+        config_yaml = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+        meta = {
+            "name": cfg.name,
+            "started": utc_now(),
+            "versions": package_versions(),
+            "host": platform.node(),
+            "machine": platform.machine(),
+        }
+        run = RunDir.create(out, config_yaml, meta)
+        return cls(cfg, run, adapter)
+
+    def pending(self, cands: list[Candidate]) -> list[Candidate]:
+        """Candidates not yet trained (a resumed run skips finished models)."""
+        return [c for c in cands if c.model_id not in self.done_results]
+
+    def record(self, res: Result) -> None:
+        self.done_results[res.model_id] = res
+        if res.model_id not in self.order:
+            self.order.append(res.model_id)
+        self.run.write_tables(self.order)
+        self.run.update_meta(completion_order=self.order)
+
+    def tell(self, cands: list[Candidate]) -> None:
+        """Hand the batch's results to the adapter and persist its new state."""
+        self.adapter.tell([self.done_results[c.model_id] for c in cands])
+        self.run.save_adapter_state(self.adapter.state_dict())
+
+    def finish(self, wall_seconds: float) -> None:
+        self.run.update_meta(status="finished", finished=utc_now(), wall_seconds=wall_seconds)
+
+
+TrainFn = Callable[[Candidate], Result]
+
+
+def run_generational(session: SearchSession, train_one: TrainFn, on_result=None) -> None:
+    """The paper's schedule: a batch from the adapter, trained in order, then `tell`."""
+    while not session.adapter.done():
+        cands = session.adapter.ask()
+        if not cands:
+            break
+        for cand in session.pending(cands):
+            res = train_one(cand)
+            session.record(res)
+            if on_result is not None:
+                on_result(cand, res)
+        session.tell(cands)
+
+
+def run_search_local(
+    cfg: RunConfig, out: Path, resume: bool = False, reporter: Any = None
+) -> SearchSession:
+    """Run a whole search in this process; returns the finished session."""
+    from a4nn.dataset import prepare_data
+    from a4nn.train import TensorData, train_candidate
+
+    t0 = time.perf_counter()
+    session = SearchSession.open(cfg, out, resume=resume)
+    arrays = prepare_data(cfg.data, progress=reporter is not None)
+    data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
+    engine = make_engine(cfg)
+    on_epoch = reporter.on_epoch if reporter is not None else None
+
+    def train_one(cand: Candidate) -> Result:
+        if reporter is not None:
+            reporter.on_start(cand)
+        return train_candidate(cand, cfg, data, session.run, engine, on_epoch=on_epoch)
+
+    on_result = reporter.on_result if reporter is not None else None
+    run_generational(session, train_one, on_result)
+    session.finish(time.perf_counter() - t0)
+    return session

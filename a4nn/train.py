@@ -1,0 +1,313 @@
+"""Train one candidate: the paper's Algorithm 1 with per-epoch lineage and checkpoints.
+
+After each epoch the model is validated, the accuracy is appended to the history H, the
+engine is asked for a prediction p_e (appended to P), the epoch is recorded and
+checkpointed, and training stops as soon as the engine reports convergence. The fitness
+handed to the NAS is P[-1] when converged, else the last validation accuracy.
+
+The function is self-contained (config, data and run directory in; a `Result` out) so the
+same code runs in a plain loop, a Dask worker or a Prefect task. If the model's folder
+already holds checkpoints (a worker died, a flow was killed), training resumes from the
+last good one and the engine's state is rebuilt by replaying the recorded history.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from a4nn.config import RunConfig
+from a4nn.cost import count_cost
+from a4nn.types import Candidate, Result
+from adapters.nsganet.model import build_model, describe
+from engine import Engine
+from lineage.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from lineage.run_dir import ModelDir, RunDir
+
+EpochCallback = Callable[[Candidate, dict[str, Any]], None]
+
+
+@dataclass
+class TensorData:
+    """Train and validation tensors already on the training device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    num_classes: int
+
+    @classmethod
+    def from_arrays(
+        cls, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray
+    ) -> TensorData:
+        num_classes = int(max(y_train.max(), y_val.max())) + 1
+        return cls(
+            torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(y_train, dtype=np.int64)),
+            torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(y_val, dtype=np.int64)),
+            max(num_classes, 2),
+        )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def model_seed(run_seed: int, model_id: int) -> int:
+    """Independent, reproducible seed per model (same model, same seed, same weights)."""
+    return (run_seed * 1_000_003 + model_id * 7919) % (2**31 - 1)
+
+
+def _make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    t = cfg.train
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay
+        )
+    if t.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+
+def _make_scheduler(
+    cfg: RunConfig, opt: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.train.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.train.epochs)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _e: 1.0)
+
+
+def _train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    data: TensorData,
+    batch_size: int,
+    gen: torch.Generator,
+    device: torch.device,
+) -> tuple[float, float]:
+    """One pass over the training set; returns (loss, accuracy %). NaN loss returns NaN."""
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    n = data.x_train.shape[0]
+    order = torch.randperm(n, generator=gen)
+    total_loss, correct = 0.0, 0
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        xb = data.x_train[idx].to(device, non_blocking=True)
+        yb = data.y_train[idx].to(device, non_blocking=True)
+        opt.zero_grad(set_to_none=True)
+        out = model(xb)
+        loss = loss_fn(out, yb)
+        if not torch.isfinite(loss):
+            return float("nan"), float("nan")
+        loss.backward()
+        opt.step()
+        total_loss += float(loss) * len(idx)
+        correct += int((out.argmax(1) == yb).sum())
+    return total_loss / n, 100.0 * correct / n
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device
+) -> tuple[float, float]:
+    """Loss and accuracy (%) of `model` on (x, y)."""
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total_loss, correct = 0.0, 0
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size].to(device)
+        yb = y[start : start + batch_size].to(device)
+        out = model(xb)
+        total_loss += float(loss_fn(out, yb))
+        correct += int((out.argmax(1) == yb).sum())
+    return total_loss / x.shape[0], 100.0 * correct / x.shape[0]
+
+
+def build_candidate_model(cfg: RunConfig, genome: list[list[int]], data: TensorData) -> nn.Module:
+    """Rebuild a candidate's network from its genome (also used to reload checkpoints)."""
+    return build_model(
+        genome,
+        in_channels=data.image_shape[0],
+        num_classes=data.num_classes,
+        channels=cfg.search.channels,
+    )
+
+
+def _resume_point(
+    md: ModelDir, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The last epoch whose checkpoint verifies, and the rows up to it."""
+    for i in range(len(rows) - 1, -1, -1):
+        row = rows[i]
+        ckpt = row.get("checkpoint")
+        if not isinstance(ckpt, str) or not ckpt:
+            continue
+        try:
+            state = load_checkpoint(md.root / ckpt, row.get("checkpoint_sha256") or None)
+        except CheckpointError:
+            continue
+        return state, rows[: i + 1]
+    return None, []
+
+
+def _failed(cand: Candidate, reason: str, **fields: Any) -> Result:
+    return Result(
+        model_id=cand.model_id,
+        fitness=0.0,
+        mflops=fields.pop("mflops", float("nan")),
+        params=fields.pop("params", 0),
+        epochs_trained=fields.pop("epochs_trained", 0),
+        status="failed",
+        reason=reason,
+        **fields,
+    )
+
+
+def train_candidate(
+    cand: Candidate,
+    cfg: RunConfig,
+    data: TensorData,
+    run: RunDir,
+    engine: Engine,
+    on_epoch: EpochCallback | None = None,
+) -> Result:
+    """Train `cand` under Algorithm 1 and record it; never raises for a bad model."""
+    md = run.model(cand.model_id)
+    md.root.mkdir(parents=True, exist_ok=True)
+    device = pick_device(cfg.train.device)
+    seed = model_seed(cfg.seed, cand.model_id)
+    torch.manual_seed(seed)
+    meta: dict[str, Any] = {"candidate": cand.to_dict(), "seed": seed, "device": str(device)}
+    try:
+        model = build_candidate_model(cfg, cand.genome, data)
+        meta["architecture"] = describe(cand.genome)
+    except Exception as err:  # a genome that cannot build a network
+        res = _failed(cand, f"genome cannot build a network: {err}")
+        md.write_meta({**meta, "result": res.to_dict()})
+        return res
+    mflops, params = count_cost(model, data.image_shape)
+    meta.update(mflops=mflops, params=params)
+    md.write_meta(meta)
+    model.to(device)
+    opt = _make_optimizer(cfg, model)
+    sched = _make_scheduler(cfg, opt)
+    tracker = engine.start(cand.model_id)
+
+    state, rows = _resume_point(md, md.read_epochs())
+    start_epoch = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        for row in rows:
+            tracker.observe(int(row["epoch"]), float(row["val_acc"]))
+        start_epoch = int(rows[-1]["epoch"]) + 1
+        meta["resumed_from_epoch"] = start_epoch
+        md.write_meta(meta)
+
+    gen = torch.Generator().manual_seed(seed)
+    t_start = time.perf_counter()
+    keep = cfg.lineage.checkpoints
+    status, reason = "budget", ""
+    try:
+        for epoch in range(start_epoch, cfg.train.epochs):
+            if tracker.converged:
+                break
+            gen.manual_seed(seed + epoch)  # per-epoch shuffle, identical after a resume
+            t0 = time.perf_counter()
+            train_loss, train_acc = _train_epoch(
+                model, opt, data, cfg.train.batch_size, gen, device
+            )
+            if math.isnan(train_loss):
+                status, reason = "failed", f"NaN loss at epoch {epoch}"
+                break
+            sched.step()
+            val_loss, val_acc = evaluate(
+                model, data.x_val, data.y_val, cfg.train.batch_size, device
+            )
+            decision = tracker.observe(epoch, val_acc)
+            row = {
+                "model_id": cand.model_id,
+                "epoch": epoch,
+                "train_acc": train_acc,
+                "val_acc": val_acc,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "epoch_seconds": time.perf_counter() - t0,
+                "prediction": decision.prediction,
+                "converged": bool(decision.converged),
+                "checkpoint": "",
+                "checkpoint_sha256": "",
+            }
+            if keep != "none":
+                path = md.checkpoint_path(epoch)
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "epoch": epoch,
+                }
+                row["checkpoint_sha256"] = save_checkpoint(path, state)
+                row["checkpoint"] = str(path.relative_to(md.root))
+                if keep == "last_best":
+                    _prune_checkpoints(md, rows, row)
+            rows.append(row)
+            md.write_epochs(rows)
+            if on_epoch is not None:
+                on_epoch(cand, row)
+            if decision.converged:
+                status = "converged"
+                break
+    except Exception as err:  # a model that raises is recorded, and the search goes on
+        status = "failed"
+        reason = f"{type(err).__name__}: {err}"
+        meta["traceback"] = traceback.format_exc()
+
+    engine.finish(tracker)
+    vals = [float(r["val_acc"]) for r in rows]
+    common = dict(
+        mflops=mflops,
+        params=params,
+        epochs_trained=len(rows),
+        last_val_acc=vals[-1] if vals else float("nan"),
+        best_val_acc=max(vals) if vals else float("nan"),
+        train_seconds=time.perf_counter() - t_start,
+    )
+    if status == "failed":
+        res = _failed(cand, reason, **common)
+    else:
+        res = Result(
+            model_id=cand.model_id,
+            fitness=float(tracker.fitness()),
+            status=status,
+            **common,
+        )
+    md.write_meta({**meta, "result": res.to_dict()})
+    return res
+
+
+def _prune_checkpoints(md: ModelDir, rows: list[dict[str, Any]], new: dict[str, Any]) -> None:
+    """Retention `last_best`: keep the newest checkpoint and the best-accuracy one."""
+    best = max([*rows, new], key=lambda r: float(r["val_acc"]))
+    for r in rows:
+        if r is best or not r.get("checkpoint"):
+            continue
+        (md.root / r["checkpoint"]).unlink(missing_ok=True)
+        r["checkpoint"], r["checkpoint_sha256"] = "", ""

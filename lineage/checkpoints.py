@@ -1,0 +1,66 @@
+"""Per-epoch checkpoints that load without unpickling code.
+
+Weights go through `torch.save` of plain tensors and containers and come back with
+`torch.load(weights_only=True)`; the architecture is rebuilt from its genome, never
+unpickled. Each file's SHA-256 is recorded so a corrupt or truncated checkpoint is
+detected before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lineage.atomic import atomic_write_bytes
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, corrupt, or fails its checksum."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def serialize_state(state: dict[str, Any]) -> bytes:
+    """Bytes of a checkpoint (tensors, numbers, strings, lists, dicts only)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> str:
+    """Write `state` atomically and return its SHA-256."""
+    data = serialize_state(state)
+    atomic_write_bytes(Path(path), data)
+    return sha256_bytes(data)
+
+
+def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    """Load a checkpoint safely; verify its checksum first when one is given."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    data = path.read_bytes()
+    if expected_sha256 and sha256_bytes(data) != expected_sha256:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: SHA-256 {sha256_bytes(data)[:12]}… does not match "
+            f"the recorded {expected_sha256[:12]}… (truncated or overwritten file); "
+            "retrain that epoch or use an earlier checkpoint"
+        )
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for bad archives
+        raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None

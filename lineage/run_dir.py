@@ -1,0 +1,208 @@
+"""The run directory: everything one search wrote, in a layout documented in docs/run_dir.md.
+
+    RUN_DIR/
+      config.yaml              the validated config the run used
+      run.json                 run metadata: name, status, start/end, versions, summary
+      adapter_state.json       the NAS adapter's state after its last `tell` (for --resume)
+      models.csv               one row per finished model (run-level table)
+      epochs.csv               one row per epoch of every finished model (run-level table)
+      models/<id>/model.json   candidate, genome, decoded graph, cost, result
+      models/<id>/epochs.csv   that model's per-epoch rows, rewritten after every epoch
+      models/<id>/checkpoints/epoch_NNN.pt
+
+Workers write only inside their own `models/<id>/`; the driver alone writes the run-level
+files, so concurrent workers never contend for a file. Every write is atomic.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from a4nn.types import Candidate, Result
+from lineage.atomic import atomic_write_json, atomic_write_text, read_json
+
+EPOCH_COLUMNS = [
+    "model_id",
+    "epoch",
+    "train_acc",
+    "val_acc",
+    "train_loss",
+    "val_loss",
+    "epoch_seconds",
+    "prediction",
+    "converged",
+    "checkpoint",
+    "checkpoint_sha256",
+]
+
+MODEL_COLUMNS = [
+    "model_id",
+    "generation",
+    "parents",
+    "proposer",
+    "genome",
+    "mflops",
+    "params",
+    "status",
+    "reason",
+    "fitness",
+    "epochs_trained",
+    "last_val_acc",
+    "best_val_acc",
+    "train_seconds",
+]
+
+
+def _csv_bytes(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    pd.DataFrame(rows, columns=columns).to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+@dataclass
+class ModelDir:
+    """One model's folder; written by the worker that trains it."""
+
+    root: Path
+    model_id: int
+
+    @property
+    def epochs_path(self) -> Path:
+        return self.root / "epochs.csv"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.root / "model.json"
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        return self.root / "checkpoints" / f"epoch_{epoch:03d}.pt"
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        atomic_write_json(self.meta_path, meta)
+
+    def read_meta(self) -> dict[str, Any]:
+        return read_json(self.meta_path) if self.meta_path.exists() else {}
+
+    def write_epochs(self, rows: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.epochs_path, _csv_bytes(rows, EPOCH_COLUMNS))
+
+    def read_epochs(self) -> list[dict[str, Any]]:
+        if not self.epochs_path.exists():
+            return []
+        df = pd.read_csv(self.epochs_path)
+        return df.to_dict("records")
+
+    def result(self) -> Result | None:
+        """The finished model's result, if the worker got as far as recording one."""
+        meta = self.read_meta()
+        return Result.from_dict(meta["result"]) if "result" in meta else None
+
+
+class RunDir:
+    """Create, reopen and summarise a run directory."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # -- layout -----------------------------------------------------------------
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def adapter_state_path(self) -> Path:
+        return self.root / "adapter_state.json"
+
+    def model(self, model_id: int) -> ModelDir:
+        return ModelDir(self.root / "models" / f"{model_id:05d}", model_id)
+
+    # -- lifecycle --------------------------------------------------------------
+    @classmethod
+    def create(cls, root: Path, config_yaml: str, meta: dict[str, Any]) -> RunDir:
+        """Start a new run; refuses a folder that already holds one (use --resume)."""
+        run = cls(root)
+        if run.run_json.exists():
+            raise FileExistsError(
+                f"{root} already holds a run; pass --resume to continue it, "
+                "or choose another --out folder"
+            )
+        run.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.root / "config.yaml", config_yaml)
+        atomic_write_json(run.run_json, {"status": "running", **meta})
+        return run
+
+    @classmethod
+    def open(cls, root: Path) -> RunDir:
+        run = cls(root)
+        if not run.run_json.exists():
+            raise FileNotFoundError(
+                f"{root} holds no run (no run.json); start one with `a4nn run CONFIG --out {root}`"
+            )
+        return run
+
+    def read_meta(self) -> dict[str, Any]:
+        return read_json(self.run_json)
+
+    def update_meta(self, **fields: Any) -> None:
+        meta = self.read_meta()
+        meta.update(fields)
+        atomic_write_json(self.run_json, meta)
+
+    # -- adapter state ----------------------------------------------------------
+    def save_adapter_state(self, state: dict[str, Any]) -> None:
+        atomic_write_json(self.adapter_state_path, state)
+
+    def load_adapter_state(self) -> dict[str, Any] | None:
+        if not self.adapter_state_path.exists():
+            return None
+        return read_json(self.adapter_state_path)
+
+    # -- finished models --------------------------------------------------------
+    def finished_results(self) -> dict[int, Result]:
+        """Results of every model whose worker recorded one (used by --resume)."""
+        out: dict[int, Result] = {}
+        models = self.root / "models"
+        if not models.is_dir():
+            return out
+        for d in sorted(models.iterdir()):
+            if d.is_dir() and d.name.isdigit():
+                res = ModelDir(d, int(d.name)).result()
+                if res is not None:
+                    out[res.model_id] = res
+        return out
+
+    def write_tables(self, order: Iterable[int]) -> None:
+        """Rebuild the run-level tables from the model folders, in completion order."""
+        model_rows: list[dict[str, Any]] = []
+        epoch_rows: list[dict[str, Any]] = []
+        for mid in order:
+            md = self.model(mid)
+            meta = md.read_meta()
+            if "result" not in meta:
+                continue
+            cand = meta["candidate"]
+            res = meta["result"]
+            model_rows.append(
+                {
+                    "model_id": mid,
+                    "generation": cand.get("generation", 0),
+                    "parents": json.dumps(cand.get("parents", [])),
+                    "proposer": cand.get("proposer", ""),
+                    "genome": json.dumps(cand["genome"]),
+                    **{k: res.get(k) for k in MODEL_COLUMNS if k in res},
+                }
+            )
+            epoch_rows.extend(md.read_epochs())
+        atomic_write_text(self.root / "models.csv", _csv_bytes(model_rows, MODEL_COLUMNS))
+        atomic_write_text(self.root / "epochs.csv", _csv_bytes(epoch_rows, EPOCH_COLUMNS))
+
+
+def load_candidate(meta: dict[str, Any]) -> Candidate:
+    return Candidate.from_dict(meta["candidate"])
