@@ -22,6 +22,9 @@ from pathlib import Path
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+EMBEDDED_CONFIGS = ("quickstart", "paper")
+
+
 class UserError(Exception):
     """An error whose message is the whole story for the user."""
 
@@ -33,9 +36,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from a4nn.summary import format_summary, summarize
 
     config_path = Path(args.config)
-    if not config_path.exists() and args.config in ("quickstart", "paper", "tiny"):
-        config_path = embedded_config_path(args.config)
-    cfg = load_config(config_path)
+    if not config_path.exists() and args.config in EMBEDDED_CONFIGS:
+        cfg = load_config(embedded_config_path(args.config), base=Path.cwd())
+    else:
+        cfg = load_config(config_path)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     if args.resume and not (out / "run.json").exists():
         raise UserError(f"--resume: {out} holds no run to resume (no run.json)")

@@ -45,8 +45,6 @@ class DataConfig(_Strict):
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     normalize: Literal["none", "per_image", "log1p", "dataset"] = "log1p"
     resize: int | None = Field(None, ge=4)
-    max_train: int | None = Field(None, ge=2)
-    max_val: int | None = Field(None, ge=2)
 
     @model_validator(mode="after")
     def _path_needed(self) -> DataConfig:
@@ -107,6 +105,63 @@ class LineageConfig(_Strict):
     checkpoints: Literal["every", "last_best", "none"] = "every"
 
 
+class JobqueueConfig(_Strict):
+    """Batch-scheduler settings for `orchestration.cluster: slurm|pbs` (dask-jobqueue).
+
+    One batch job holds `gpus_per_job` Dask workers, one per GPU; `jobs` jobs are submitted.
+    `job_extra_directives` become extra `#SBATCH`/`#PBS` lines (e.g. `--gres=gpu:4`).
+    """
+
+    queue: str | None = None
+    account: str | None = None
+    walltime: str = "04:00:00"
+    cores: int = Field(8, ge=1)
+    memory: str = "32GB"
+    gpus_per_job: int = Field(1, ge=1)
+    jobs: int = Field(1, ge=1)
+    job_extra_directives: list[str] = Field(default_factory=list)
+    job_script_prologue: list[str] = Field(default_factory=list)
+    interface: str | None = None
+    local_directory: str | None = None
+    log_directory: str | None = None
+
+
+class OrchestrationConfig(_Strict):
+    """Where and how models train (flows/): Prefect flow over a Dask cluster.
+
+    `mode: generational` (default) is the paper's schedule: a generation's models run FIFO
+    over the workers, then a barrier; proposals do not depend on completion order, so a
+    search is reproducible whatever the number of workers. `async` asks the adapter for
+    the next candidate whenever a worker frees up (steady state): no idle GPUs at
+    generation boundaries, but the search then depends on the order results arrive.
+    `runner: plain` skips Prefect and Dask (one model at a time in this process).
+    """
+
+    runner: Literal["prefect", "plain"] = "prefect"
+    mode: Literal["generational", "async"] = "generational"
+    cluster: Literal["local", "address", "slurm", "pbs"] = "local"
+    address: str | None = None
+    n_workers: int | None = Field(None, ge=1)
+    threads_per_worker: int | None = Field(None, ge=1)
+    task_retries: int = Field(2, ge=0)
+    retry_delay_seconds: float = Field(0.0, ge=0.0)
+    jobqueue: JobqueueConfig = JobqueueConfig()
+
+    @model_validator(mode="after")
+    def _address_needed(self) -> OrchestrationConfig:
+        if self.cluster == "address" and not self.address:
+            raise ValueError(
+                "orchestration.address is required when orchestration.cluster is 'address' "
+                "(the scheduler's address, e.g. tcp://10.0.0.5:8786)"
+            )
+        if self.address and self.cluster != "address":
+            raise ValueError(
+                f"orchestration.address is set but orchestration.cluster is '{self.cluster}'; "
+                "set cluster: address to use an existing scheduler, or remove address"
+            )
+        return self
+
+
 class RunConfig(_Strict):
     """A whole search."""
 
@@ -117,6 +172,7 @@ class RunConfig(_Strict):
     search: SearchConfig = SearchConfig()
     engine: EngineSection = EngineSection()
     lineage: LineageConfig = LineageConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
 
     @field_validator("name")
     @classmethod
@@ -157,8 +213,12 @@ def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
         raise ConfigError(_format_validation(err, source)) from None
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML config; relative data paths resolve against its folder."""
+def load_config(path: str | Path, base: Path | None = None) -> RunConfig:
+    """Read and validate a YAML config.
+
+    Relative data paths resolve against `base`, by default the config file's folder (an
+    embedded config passes the working directory instead).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -166,7 +226,7 @@ def load_config(path: str | Path) -> RunConfig:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config {path} is not valid YAML: {err}") from None
-    return config_from_dict(raw, str(path)).resolve_paths(path.parent)
+    return config_from_dict(raw, str(path)).resolve_paths(base or path.parent)
 
 
 def embedded_config_path(name: str = "quickstart") -> Path:

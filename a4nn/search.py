@@ -135,7 +135,7 @@ def run_search_local(
 
     t0 = time.perf_counter()
     session = SearchSession.open(cfg, out, resume=resume)
-    arrays = prepare_data(cfg.data, progress=reporter is not None)
+    arrays = prepare_data(cfg.data, progress=reporter is not None, seed=cfg.seed)
     data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
     engine = make_engine(cfg)
     on_epoch = reporter.on_epoch if reporter is not None else None

@@ -192,6 +192,8 @@ def train_candidate(
     md = run.model(cand.model_id)
     md.root.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     seed = model_seed(cfg.seed, cand.model_id)
     torch.manual_seed(seed)
     meta: dict[str, Any] = {"candidate": cand.to_dict(), "seed": seed, "device": str(device)}

@@ -1,0 +1,66 @@
+"""Turn the config's `data` section into training arrays.
+
+For `source: xfel` the simulated dataset is generated once into `cache_dir` (named after
+its parameters, written to a temporary folder and renamed, so an interrupted simulation
+never leaves a half dataset that later runs would trust) and reused by every later run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from a4nn.config import DataConfig
+from a4nn.data.loaders import DataSpec, DatasetArrays, load_dataset
+from a4nn.data.xfel import simulate_dataset
+
+
+def xfel_cache_path(data: DataConfig) -> Path:
+    x = data.xfel
+    tag = f"xfel-{x.intensity:.0e}-n{x.n_train}-{x.n_test}-s{x.seed}".replace("+", "")
+    if x.pdb_files is not None:
+        tag += "-" + "-".join(Path(p).stem for p in x.pdb_files)
+    return data.cache_dir / tag
+
+
+def ensure_xfel(data: DataConfig, progress: bool = True) -> Path:
+    """The simulated dataset's folder, generating it on first use."""
+    target = xfel_cache_path(data)
+    if (target / "dataset.json").exists():
+        return target
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    x = data.xfel
+    if progress:
+        print(f"simulating XFEL dataset (intensity {x.intensity:g}) into {target} ...")
+    simulate_dataset(
+        tmp,
+        intensity=x.intensity,
+        n_train=x.n_train,
+        n_test=x.n_test,
+        seed=x.seed,
+        pdb_files=x.pdb_files,
+        progress=progress,
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def prepare_data(data: DataConfig, progress: bool = True, seed: int = 0) -> DatasetArrays:
+    """Load (and for `xfel`, first simulate) the data the config describes."""
+    if data.source == "xfel":
+        path, fmt = ensure_xfel(data, progress), "folder"
+    else:
+        path, fmt = data.path, data.source
+    spec = DataSpec(
+        format=fmt,
+        path=Path(path),
+        label_map=data.label_map,
+        validation=data.validation,
+        val_fraction=data.val_fraction,
+        seed=seed,
+        normalization=data.normalize,
+        resize=data.resize,
+    )
+    return load_dataset(spec)

@@ -1,0 +1,108 @@
+"""`a4nn run` end to end on a tiny config: the path the README's first command takes."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from a4nn.cli import main
+from lineage.checkpoints import load_checkpoint, sha256_file
+
+
+@pytest.fixture
+def finished_run(tiny_config, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(tiny_config()), "--out", str(out), "--quiet"]) == 0
+    return out, capsys.readouterr().out
+
+
+def test_run_writes_tables_checkpoints_and_summary(finished_run):
+    out, printed = finished_run
+    models = pd.read_csv(out / "models.csv")
+    epochs = pd.read_csv(out / "epochs.csv")
+    n_models = len(models)
+    assert n_models == 3 + 2  # quickstart-sized NSGA-Net: 3 initial + 2 offspring
+    assert set(models["status"]) <= {"converged", "budget"}
+    assert (models["epochs_trained"] <= 7).all()
+    # one epochs row per trained epoch, and the counts agree
+    assert len(epochs) == models["epochs_trained"].sum()
+    assert (epochs.groupby("model_id")["epoch"].apply(lambda e: list(e) == list(range(len(e))))).all()
+    assert (models["mflops"] > 0).all() and (models["params"] > 0).all()
+    # predictions start after C_min = 3 epochs
+    first = epochs[epochs["epoch"] < 3]
+    assert first["prediction"].isna().all()
+    # every checkpoint exists and matches its recorded checksum
+    for row in epochs.itertuples():
+        path = out / "models" / f"{row.model_id:05d}" / row.checkpoint
+        assert sha256_file(path) == row.checkpoint_sha256
+    state = load_checkpoint(path, row.checkpoint_sha256)
+    assert state["epoch"] == row.epoch
+    # fitness rule: converged models carry the prediction, others the last accuracy
+    for m in models.itertuples():
+        last = epochs[epochs["model_id"] == m.model_id].iloc[-1]
+        if m.status == "converged":
+            assert m.fitness == pytest.approx(last["prediction"])
+        else:
+            assert m.fitness == pytest.approx(last["val_acc"])
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "finished"
+    for text in ("Models trained: 5", "Epochs trained:", "Best validation accuracy", "Pareto set"):
+        assert text in printed
+    assert str(out) in printed
+
+
+def test_run_is_deterministic(tiny_config, tmp_path):
+    cfg = tiny_config()
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", str(cfg), "--out", str(a), "--quiet"]) == 0
+    assert main(["run", str(cfg), "--out", str(b), "--quiet"]) == 0
+    ea, eb = pd.read_csv(a / "epochs.csv"), pd.read_csv(b / "epochs.csv")
+    cols = ["model_id", "epoch", "train_loss", "val_acc", "prediction"]
+    pd.testing.assert_frame_equal(ea[cols], eb[cols])
+
+
+def test_resume_of_finished_run_retrains_nothing(finished_run, tiny_config, capsys):
+    out, _ = finished_run
+    before = (out / "epochs.csv").read_text()
+    assert main(["run", str(tiny_config()), "--out", str(out), "--resume", "--quiet"]) == 0
+    assert (out / "epochs.csv").read_text() == before
+    assert "training genome" not in capsys.readouterr().out
+
+
+def test_existing_run_without_resume_is_refused(finished_run, tiny_config, capsys):
+    out, _ = finished_run
+    assert main(["run", str(tiny_config()), "--out", str(out)]) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+
+
+def test_resume_without_run_is_refused(tiny_config, tmp_path, capsys):
+    assert main(["run", str(tiny_config()), "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "holds no run to resume" in capsys.readouterr().err
+
+
+def test_nan_loss_fails_model_and_search_goes_on(tiny_config, tmp_path, capsys):
+    cfg = tiny_config(train={"lr": 1e30, "epochs": 3, "lr_schedule": "constant"})
+    out = tmp_path / "nan"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    models = pd.read_csv(out / "models.csv")
+    assert len(models) == 5  # every proposal was still trained and told
+    failed = models[models["status"] == "failed"]
+    assert len(failed) >= 1
+    assert failed["reason"].str.match(r"NaN loss at epoch \d+").all()
+    assert (failed["fitness"] == 0).all()
+
+
+def test_bad_config_exits_2_with_message(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochs: -1\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "train.epochs" in err
+
+
+def test_report_summarises_a_run(finished_run, capsys):
+    out, _ = finished_run
+    assert main(["report", str(out)]) == 0
+    assert "Models trained: 5" in capsys.readouterr().out
