@@ -89,7 +89,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from lineage.publish_run import publish_run
 
-    publish_run(Path(args.run_dir), server=args.server, collection=args.collection, release=args.release)
+    publish_run(
+        Path(args.run_dir), server=args.server, collection=args.collection, release=args.release
+    )
     return 0
 
 
@@ -174,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"a4nn: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("a4nn: interrupted; resume with `a4nn run CONFIG --out DIR --resume`", file=sys.stderr)
+        print(
+            "a4nn: interrupted; resume with `a4nn run CONFIG --out DIR --resume`", file=sys.stderr
+        )
         return 130
 
 

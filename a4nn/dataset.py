@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from a4nn.config import DataConfig
-from a4nn.data.loaders import DataSpec, DatasetArrays, load_dataset
+from a4nn.data.loaders import DatasetArrays, DataSpec, load_dataset
 from a4nn.data.xfel import simulate_dataset
 
 

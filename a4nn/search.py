@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from adapters.registry import make_adapter
 
 from a4nn.config import RunConfig
 from a4nn.types import Candidate, Result
-from adapters.registry import make_adapter
 from engine import Engine
 from lineage.run_dir import RunDir
 
@@ -66,7 +66,10 @@ class SearchSession:
         """Create `out` (or reopen it with `resume`) and restore the adapter's state."""
         seed = cfg.search.seed if cfg.search.seed is not None else cfg.seed
         adapter = make_adapter(
-            cfg.search.adapter, preset=cfg.search.preset, seed=seed, **cfg.search.adapter_overrides()
+            cfg.search.adapter,
+            preset=cfg.search.preset,
+            seed=seed,
+            **cfg.search.adapter_overrides(),
         )
         if resume:
             run = RunDir.open(out)

@@ -85,7 +85,9 @@ def format_summary(s: RunSummary) -> str:
     if s.wall_seconds is not None:
         lines.append(f"Wall time: {s.wall_seconds:.1f} s")
     lines.append("Pareto set (fitness handed to the NAS vs MFLOPs per sample):")
-    lines.append(f"  {'model':>5}  {'fitness %':>9}  {'best val %':>10}  {'MFLOPs':>9}  {'params':>8}")
+    lines.append(
+        f"  {'model':>5}  {'fitness %':>9}  {'best val %':>10}  {'MFLOPs':>9}  {'params':>8}"
+    )
     for _, r in s.pareto.iterrows():
         lines.append(
             f"  {int(r['model_id']):>5}  {r['fitness']:>9.2f}  {r['best_val_acc']:>10.2f}  "

@@ -13,6 +13,7 @@ last good one and the engine's state is rebuilt by replaying the recorded histor
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import traceback
@@ -22,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from adapters.nsganet.model import build_model, describe
 from torch import nn
 
 from a4nn.config import RunConfig
 from a4nn.cost import count_cost
 from a4nn.types import Candidate, Result
-from adapters.nsganet.model import build_model, describe
 from engine import Engine
 from lineage.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from lineage.run_dir import ModelDir, RunDir
@@ -255,6 +256,8 @@ def train_candidate(
                 "epoch_seconds": time.perf_counter() - t0,
                 "prediction": decision.prediction,
                 "converged": bool(decision.converged),
+                "engine_family": decision.family or "",
+                "engine_params": json.dumps(decision.params) if decision.params else "",
                 "checkpoint": "",
                 "checkpoint_sha256": "",
             }

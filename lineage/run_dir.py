@@ -26,38 +26,11 @@ from typing import Any
 import pandas as pd
 
 from a4nn.types import Candidate, Result
-from lineage.atomic import atomic_write_json, atomic_write_text, read_json
+from lineage.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from lineage.schema import EPOCHS, MODELS, SCHEMA_VERSION, table_bytes, to_table
 
-EPOCH_COLUMNS = [
-    "model_id",
-    "epoch",
-    "train_acc",
-    "val_acc",
-    "train_loss",
-    "val_loss",
-    "epoch_seconds",
-    "prediction",
-    "converged",
-    "checkpoint",
-    "checkpoint_sha256",
-]
-
-MODEL_COLUMNS = [
-    "model_id",
-    "generation",
-    "parents",
-    "proposer",
-    "genome",
-    "mflops",
-    "params",
-    "status",
-    "reason",
-    "fitness",
-    "epochs_trained",
-    "last_val_acc",
-    "best_val_acc",
-    "train_seconds",
-]
+EPOCH_COLUMNS = EPOCHS.names
+MODEL_COLUMNS = MODELS.names
 
 
 def _csv_bytes(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -135,7 +108,9 @@ class RunDir:
             )
         run.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run.root / "config.yaml", config_yaml)
-        atomic_write_json(run.run_json, {"status": "running", **meta})
+        atomic_write_json(
+            run.run_json, {"status": "running", "schema_version": SCHEMA_VERSION, **meta}
+        )
         return run
 
     @classmethod
@@ -179,7 +154,11 @@ class RunDir:
         return out
 
     def write_tables(self, order: Iterable[int]) -> None:
-        """Rebuild the run-level tables from the model folders, in completion order."""
+        """Rebuild the run-level tables from the model folders, in completion order.
+
+        Parquet (typed, schema-versioned) for the lineage, CSV beside it for people and
+        for tools without Parquet; both are validated against `lineage.schema`.
+        """
         model_rows: list[dict[str, Any]] = []
         epoch_rows: list[dict[str, Any]] = []
         for mid in order:
@@ -187,21 +166,29 @@ class RunDir:
             meta = md.read_meta()
             if "result" not in meta:
                 continue
-            cand = meta["candidate"]
-            res = meta["result"]
-            model_rows.append(
-                {
-                    "model_id": mid,
-                    "generation": cand.get("generation", 0),
-                    "parents": json.dumps(cand.get("parents", [])),
-                    "proposer": cand.get("proposer", ""),
-                    "genome": json.dumps(cand["genome"]),
-                    **{k: res.get(k) for k in MODEL_COLUMNS if k in res},
-                }
-            )
+            model_rows.append(model_row(meta))
             epoch_rows.extend(md.read_epochs())
-        atomic_write_text(self.root / "models.csv", _csv_bytes(model_rows, MODEL_COLUMNS))
-        atomic_write_text(self.root / "epochs.csv", _csv_bytes(epoch_rows, EPOCH_COLUMNS))
+        for name, rows, schema in (("models", model_rows, MODELS), ("epochs", epoch_rows, EPOCHS)):
+            table = to_table(rows, schema, str(self.root / f"{name}.parquet"))
+            atomic_write_bytes(self.root / f"{name}.parquet", table_bytes(table))
+            atomic_write_text(self.root / f"{name}.csv", _csv_bytes(rows, schema.names))
+
+
+def model_row(meta: dict[str, Any]) -> dict[str, Any]:
+    """One `models` table row from a model's model.json."""
+    cand, res = meta["candidate"], meta["result"]
+    epochs = int(res.get("epochs_trained", 0))
+    return {
+        "model_id": cand["model_id"],
+        "generation": cand.get("generation", 0),
+        "parents": json.dumps(cand.get("parents", [])),
+        "proposer": cand.get("proposer", ""),
+        "genome": json.dumps(cand["genome"]),
+        "architecture": json.dumps(meta.get("architecture")),
+        "seed": meta.get("seed"),
+        "termination_epoch": epochs - 1 if epochs else None,
+        **{k: res.get(k) for k in MODEL_COLUMNS if k in res},
+    }
 
 
 def load_candidate(meta: dict[str, Any]) -> Candidate:
