@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from adapters.registry import make_adapter
 
 from a4nn.config import RunConfig
 from a4nn.types import Candidate, Result
+from adapters.registry import make_adapter
 from engine import Engine
 from lineage.run_dir import RunDir
 

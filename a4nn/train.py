@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from adapters.nsganet.model import build_model, describe
 from torch import nn
 
 from a4nn.config import RunConfig
 from a4nn.cost import count_cost
 from a4nn.types import Candidate, Result
+from adapters.nsganet.model import build_model, describe
 from engine import Engine
-from lineage.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from lineage.checkpoints import CheckpointError, CheckpointWriter, load_checkpoint
 from lineage.run_dir import ModelDir, RunDir
 
 EpochCallback = Callable[[Candidate, dict[str, Any]], None]
@@ -157,11 +157,11 @@ def _resume_point(
     """The last epoch whose checkpoint verifies, and the rows up to it."""
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
-        ckpt = row.get("checkpoint")
-        if not isinstance(ckpt, str) or not ckpt:
-            continue
+        ckpt, sha = row.get("checkpoint"), row.get("checkpoint_sha256")
+        if not isinstance(ckpt, str) or not ckpt or not isinstance(sha, str) or not sha:
+            continue  # never written, dropped by retention, or still in flight at a crash
         try:
-            state = load_checkpoint(md.root / ckpt, row.get("checkpoint_sha256") or None)
+            state = load_checkpoint(md.root / ckpt, sha)
         except CheckpointError:
             continue
         return state, rows[: i + 1]
@@ -197,7 +197,13 @@ def train_candidate(
         torch.set_num_threads(cfg.train.threads)
     seed = model_seed(cfg.seed, cand.model_id)
     torch.manual_seed(seed)
-    meta: dict[str, Any] = {"candidate": cand.to_dict(), "seed": seed, "device": str(device)}
+    meta: dict[str, Any] = {
+        "candidate": cand.to_dict(),
+        "seed": seed,
+        "device": str(device),
+        "input_shape": list(data.image_shape),
+        "num_classes": data.num_classes,
+    }
     try:
         model = build_candidate_model(cfg, cand.genome, data)
         meta["architecture"] = describe(cand.genome)
@@ -228,6 +234,7 @@ def train_candidate(
     gen = torch.Generator().manual_seed(seed)
     t_start = time.perf_counter()
     keep = cfg.lineage.checkpoints
+    writer = CheckpointWriter() if keep != "none" else None
     status, reason = "budget", ""
     try:
         for epoch in range(start_epoch, cfg.train.epochs):
@@ -260,19 +267,21 @@ def train_candidate(
                 "engine_params": json.dumps(decision.params) if decision.params else "",
                 "checkpoint": "",
                 "checkpoint_sha256": "",
+                "checkpoint_wait_seconds": 0.0,
             }
-            if keep != "none":
+            if writer is not None:
+                t_wait = time.perf_counter()
                 path = md.checkpoint_path(epoch)
+                row["checkpoint"] = str(path.relative_to(md.root))
                 state = {
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(),
                     "epoch": epoch,
                 }
-                row["checkpoint_sha256"] = save_checkpoint(path, state)
-                row["checkpoint"] = str(path.relative_to(md.root))
-                if keep == "last_best":
-                    _prune_checkpoints(md, rows, row)
+                writer.submit(path, state, tag=row)
+                row["checkpoint_wait_seconds"] = time.perf_counter() - t_wait
+                _collect_checkpoints(writer, md, [*rows, row], keep)
             rows.append(row)
             md.write_epochs(rows)
             if on_epoch is not None:
@@ -284,6 +293,11 @@ def train_candidate(
         status = "failed"
         reason = f"{type(err).__name__}: {err}"
         meta["traceback"] = traceback.format_exc()
+    finally:
+        if writer is not None:
+            _collect_checkpoints(writer, md, rows, keep, wait=True)
+            writer.close()
+            md.write_epochs(rows)
 
     engine.finish(tracker)
     vals = [float(r["val_acc"]) for r in rows]
@@ -308,11 +322,23 @@ def train_candidate(
     return res
 
 
-def _prune_checkpoints(md: ModelDir, rows: list[dict[str, Any]], new: dict[str, Any]) -> None:
-    """Retention `last_best`: keep the newest checkpoint and the best-accuracy one."""
-    best = max([*rows, new], key=lambda r: float(r["val_acc"]))
-    for r in rows:
-        if r is best or not r.get("checkpoint"):
-            continue
-        (md.root / r["checkpoint"]).unlink(missing_ok=True)
-        r["checkpoint"], r["checkpoint_sha256"] = "", ""
+def _collect_checkpoints(
+    writer: CheckpointWriter,
+    md: ModelDir,
+    rows: list[dict[str, Any]],
+    keep: str,
+    wait: bool = False,
+) -> None:
+    """Record the SHA-256 of written checkpoints; apply `last_best` retention."""
+    for row, sha in writer.done(wait=wait):
+        row["checkpoint_sha256"] = sha
+    if keep != "last_best":
+        return
+    written = [r for r in rows if r.get("checkpoint_sha256")]
+    if not written:
+        return
+    best = max(written, key=lambda r: float(r["val_acc"]))
+    for r in written[:-1]:
+        if r is not best:
+            (md.root / r["checkpoint"]).unlink(missing_ok=True)
+            r["checkpoint"], r["checkpoint_sha256"] = "", ""

@@ -64,3 +64,47 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str,
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for bad archives
         raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
+
+
+def snapshot(obj: Any) -> Any:
+    """A detached CPU copy of a (nested) state dict, so training can go on mutating it."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: snapshot(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(snapshot(v) for v in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """Writes checkpoints on a background thread so training does not wait for the disk.
+
+    `submit` takes a snapshot (the only foreground cost) and returns at once; `done()`
+    yields the checkpoints finished since the last call with their SHA-256, and `flush()`
+    waits for all of them. Writes stay atomic, so a crash mid-write leaves no torn file.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="a4nn-ckpt")
+        self._pending: list[tuple[Any, Any]] = []
+
+    def submit(self, path: Path, state: dict[str, Any], tag: Any) -> None:
+        copy = snapshot(state)
+        self._pending.append((tag, self._pool.submit(save_checkpoint, Path(path), copy)))
+
+    def done(self, wait: bool = False) -> list[tuple[Any, str]]:
+        """(tag, sha256) of finished writes; with `wait`, of all pending writes."""
+        out, still = [], []
+        for tag, fut in self._pending:
+            if wait or fut.done():
+                out.append((tag, fut.result()))
+            else:
+                still.append((tag, fut))
+        self._pending = still
+        return out
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

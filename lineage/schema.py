@@ -37,6 +37,7 @@ EPOCHS = pa.schema(
         ("engine_params", pa.string()),  # JSON object of the fitted parameters
         ("checkpoint", pa.string()),
         ("checkpoint_sha256", pa.string()),
+        ("checkpoint_wait_seconds", pa.float64()),  # training's wait for the background writer
     ]
 )
 
