@@ -1,0 +1,279 @@
+"""Replay recorded learning curves through an engine, as if it had run in situ.
+
+Two formats are read (with the csv module; the engine needs no pandas):
+
+* the A4NN commons CSV (`../shared/data/a4nn-icpp23`): rows are epochs in training order,
+  a new model starts where `epoch` is 0, the fitness is `val_accs`;
+* our run directories' epoch table `RUN_DIR/epochs.csv` (a directory argument means that
+  file): columns `model_id, epoch, val_acc, ...`, rows in training order.
+
+The replay walks the rows in file order. Each row is one `observe` call on its model's
+tracker; once a model converges its later rows are skipped (in situ they would never have
+been trained), and the model is `finish`ed at that moment, or at its last recorded row.
+So an engine that learns from earlier models (the previous-builds prior) sees exactly
+what it would have seen in situ: the curves of models finished before, and of a stopped
+model only the epochs it let run, never its recorded tail.
+
+Budget and truth come from the recording: `epochs_budget` is the number of recorded rows,
+and a model's true fitness is its last recorded valid value. Replays are therefore
+meaningful on searches run with the engine off (every model trained to the budget).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import EngineConfig, preset
+from .engine import Engine
+from .metrics import kendall_tau, kendall_tau_eps, regret, top_k_overlap
+
+
+class CurveFormatError(ValueError):
+    """A curves file that cannot be read; the message names file, line and column."""
+
+
+@dataclass
+class Curves:
+    """Recorded curves: the rows in training order and one label per model key."""
+
+    source: str
+    rows: list[tuple[Any, int, float]] = field(default_factory=list)  # (model key, epoch, value)
+    labels: dict[Any, str] = field(default_factory=dict)
+
+    def models(self) -> list[Any]:
+        seen: dict[Any, None] = {}
+        for key, _, _ in self.rows:
+            seen.setdefault(key, None)
+        return list(seen)
+
+    def curve(self, key: Any) -> tuple[list[int], list[float]]:
+        pts = [(e, v) for k, e, v in self.rows if k == key]
+        return [e for e, _ in pts], [v for _, v in pts]
+
+
+def _float(text: str, path: Path, line: int, col: str) -> float:
+    t = text.strip()
+    if t == "":
+        return float("nan")
+    try:
+        return float(t)
+    except ValueError:
+        raise CurveFormatError(
+            f"{path}: line {line}: column {col!r}: {text!r} is not a number"
+        ) from None
+
+
+def _int(text: str, path: Path, line: int, col: str) -> int:
+    f = _float(text, path, line, col)
+    if not math.isfinite(f) or f < 0 or f != int(f):
+        raise CurveFormatError(
+            f"{path}: line {line}: column {col!r}: {text!r} is not a whole number >= 0"
+        )
+    return int(f)
+
+
+def read_curves(path: str | Path) -> Curves:
+    """Read an A4NN commons CSV, a run's `epochs.csv`, or a run directory holding one."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "epochs.csv"
+    if not p.is_file():
+        raise CurveFormatError(
+            f"{p}: no such file; give an A4NN commons CSV, a run's epochs.csv or its run directory"
+        )
+    out = Curves(source=str(p))
+    with p.open(newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise CurveFormatError(f"{p}: line 1: empty file, expected a CSV header") from None
+        if "val_accs" in header and "epoch" in header:
+            fmt, vcol = "commons", "val_accs"
+        elif {"model_id", "epoch", "val_acc"} <= set(header):
+            fmt, vcol = "run", "val_acc"
+        else:
+            raise CurveFormatError(
+                f"{p}: line 1: expected columns epoch,val_accs (A4NN commons CSV) or "
+                f"model_id,epoch,val_acc (a4nn run epochs.csv); found {header}"
+            )
+        ie, iv = header.index("epoch"), header.index(vcol)
+        ik = header.index("model_id") if fmt == "run" else None
+        ia = header.index("arch") if "arch" in header else None
+        n_model = -1
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise CurveFormatError(
+                    f"{p}: line {line}: expected {len(header)} columns as in the header, "
+                    f"found {len(row)}"
+                )
+            epoch = _int(row[ie], p, line, "epoch")
+            value = _float(row[iv], p, line, vcol)
+            if fmt == "commons":
+                if epoch == 0 or n_model < 0:
+                    n_model += 1
+                    label = row[ia].strip() if ia is not None else str(n_model)
+                    out.labels[n_model] = label
+                key: Any = n_model
+            else:
+                key = row[ik].strip()
+                if key == "":
+                    raise CurveFormatError(f"{p}: line {line}: column 'model_id' is empty")
+                out.labels.setdefault(key, key)
+            out.rows.append((key, epoch, value))
+    if not out.rows:
+        raise CurveFormatError(f"{p}: no data rows after the header")
+    return out
+
+
+def _as_config(config: EngineConfig | dict[str, Any] | str | None) -> EngineConfig:
+    if config is None:
+        return preset("paper")
+    if isinstance(config, str):
+        return preset(config)
+    if isinstance(config, dict):
+        return EngineConfig.from_dict(config)
+    return config
+
+
+def replay(
+    curves: Curves,
+    config: EngineConfig | dict[str, Any] | str | None = None,
+    *,
+    details: bool = False,
+) -> dict[str, Any]:
+    """Replay `curves` in training order through a fresh engine; return the DESIGN.md report."""
+    cfg = _as_config(config)
+    eng = Engine(cfg)
+    last_row: dict[Any, int] = {}
+    for i, (key, _, _) in enumerate(curves.rows):
+        last_row[key] = i
+    trackers: dict[Any, Any] = {}
+    used: dict[Any, int] = {}
+    done: set[Any] = set()
+    stop_epoch: dict[Any, int | None] = {}
+    seconds: list[float] = []
+    for i, (key, epoch, value) in enumerate(curves.rows):
+        if key in done:
+            continue
+        tr = trackers.get(key)
+        if tr is None:
+            tr = trackers[key] = eng.start(key)
+            used[key] = 0
+        t0 = time.perf_counter()
+        d = tr.observe(epoch, value)
+        seconds.append(time.perf_counter() - t0)
+        used[key] += 1
+        if d.converged or i == last_row[key]:
+            stop_epoch[key] = epoch if d.converged else None
+            eng.finish(tr)
+            done.add(key)
+
+    keys = curves.models()
+    fit_l, true_l, stopped, per_model = [], [], [], []
+    for key in keys:
+        epochs, values = curves.curve(key)
+        valid = [(e, v) for e, v in zip(epochs, values, strict=True) if math.isfinite(v)]
+        true = valid[-1][1] if valid else float("nan")
+        tr = trackers[key]
+        fit = tr.fitness()
+        per_model.append(
+            {
+                "model": curves.labels.get(key, str(key)),
+                "recorded_epochs": len(epochs),
+                "epochs_used": used[key],
+                "converged": tr.converged,
+                "stop_epoch": stop_epoch.get(key),
+                "fitness": fit,
+                "true": true,
+            }
+        )
+        if math.isfinite(fit) and math.isfinite(true):
+            fit_l.append(fit)
+            true_l.append(true)
+            stopped.append(tr.converged)
+    f, t, s = np.array(fit_l), np.array(true_l), np.array(stopped, bool)
+    budget = len(curves.rows)
+    n_used = sum(used.values())
+    err = f[s] - t[s]
+    report: dict[str, Any] = {
+        "source": curves.source,
+        "preset": cfg.name,
+        "models": len(keys),
+        "epochs_budget": budget,
+        "epochs_used": n_used,
+        "epochs_saved_pct": 100.0 * (budget - n_used) / budget if budget else float("nan"),
+        "models_stopped": int(s.sum()),
+        "mae_stopped": float(np.mean(np.abs(err))) if err.size else float("nan"),
+        "bias_stopped": float(np.mean(err)) if err.size else float("nan"),
+        "kendall_tau": kendall_tau(f, t),
+        "kendall_tau_eps": kendall_tau_eps(f, t, 0.5),
+        "top10_overlap": top_k_overlap(f, t, 10),
+        "regret": regret(f, t),
+        "ms_per_call": 1000.0 * float(np.median(seconds)) if seconds else float("nan"),
+        "calls": len(seconds),
+        "config": cfg.to_dict(),
+    }
+    if details:
+        report["per_model"] = per_model
+    return report
+
+
+def replay_file(
+    path: str | Path,
+    config: EngineConfig | dict[str, Any] | str | None = None,
+    *,
+    details: bool = False,
+) -> dict[str, Any]:
+    """Read `path` (see `read_curves`) and replay it; see `replay`."""
+    return replay(read_curves(path), config, details=details)
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """JSON with NaN written as null (JSON has no NaN)."""
+
+    def clean(o: Any) -> Any:
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(report), indent=2)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A short human-readable summary of a replay."""
+
+    def num(v: Any, fmt: str) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt % v
+
+    r = report
+    lines = [
+        f"Engine replay of {r['source']} with preset/config '{r['preset']}'",
+        f"  models                {r['models']} ({r['models_stopped']} stopped early)",
+        f"  epochs used / budget  {r['epochs_used']} / {r['epochs_budget']}"
+        f"  (saved {num(r['epochs_saved_pct'], '%.1f')}%)",
+        f"  MAE on stopped models {num(r['mae_stopped'], '%.2f')} points"
+        f" (bias {num(r['bias_stopped'], '%+.2f')})",
+        f"  Kendall tau           {num(r['kendall_tau'], '%.3f')}"
+        f"   tau_eps (|diff| >= 0.5) {num(r['kendall_tau_eps'], '%.3f')}",
+        f"  top-10 overlap        {num(r['top10_overlap'], '%.2f')}"
+        f"   regret of best pick {num(r['regret'], '%.2f')} points",
+        f"  engine call           {num(r['ms_per_call'], '%.2f')} ms median"
+        f" over {r['calls']} calls",
+    ]
+    return "\n".join(lines)
