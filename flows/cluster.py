@@ -1,0 +1,251 @@
+"""The Dask resource manager: which cluster trains the models, and how GPUs are handed out.
+
+Every training task asks for `resources={"GPU": 1}` and every worker declares exactly one
+such slot, so the Dask scheduler never puts two models on one GPU. A "GPU" slot is a
+real GPU where there are some (the worker is pinned to it with `CUDA_VISIBLE_DEVICES`)
+and a CPU slot where there are none.
+
+`orchestration.cluster` in the run config picks the cluster:
+
+- `local` (default): worker processes on this machine. With GPUs, dask-cuda's
+  `LocalCUDACluster` when it is installed (`pip install 'a4nn[hpc]'`), else our own
+  spec cluster with one nanny per GPU and `CUDA_VISIBLE_DEVICES` set per worker; without
+  GPUs, a `distributed.LocalCluster` of CPU slots.
+- `address`: an existing scheduler (`dask scheduler` + `dask worker --resources GPU=1`).
+- `slurm` / `pbs`: dask-jobqueue; one worker per GPU (see docs/flows.md for the template).
+
+The cluster reaches Prefect through `prefect_dask.DaskTaskRunner` (`make_task_runner`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from a4nn.config import OrchestrationConfig
+
+GPU_RESOURCE = "GPU"
+TRAIN_RESOURCES = {GPU_RESOURCE: 1}
+"""What one training task asks of the scheduler: one GPU (or CPU) slot."""
+
+PIN_PRELOAD = "flows.gpu_pin"
+"""Worker preload that pins multi-GPU batch jobs' workers to one GPU each."""
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use: `CUDA_VISIBLE_DEVICES` if set, else `nvidia-smi -L`.
+
+    Deliberately not torch: the flow process should not initialise CUDA before it starts
+    worker processes.
+    """
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        ids = [g.strip() for g in env.split(",") if g.strip()]
+        return [] if ids in ([], ["-1"]) else ids
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def dask_cuda_available() -> bool:
+    try:
+        import dask_cuda  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class ClusterPlan:
+    """What `make_task_runner` will start, decided from the config and this machine."""
+
+    kind: str  # local-cpu | local-gpu | local-cuda | address | slurm | pbs
+    n_workers: int
+    threads_per_worker: int
+    gpus: list[str] = field(default_factory=list)
+    address: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "address":
+            return f"existing Dask scheduler at {self.address}"
+        slots = f"GPUs {','.join(self.gpus)}" if self.gpus else "CPU slots"
+        return (
+            f"{self.kind} Dask cluster: {self.n_workers} worker(s) x "
+            f"{self.threads_per_worker} thread(s), {slots}"
+        )
+
+
+def plan_cluster(
+    orch: OrchestrationConfig, gpus: list[str] | None = None, cpu_count: int | None = None
+) -> ClusterPlan:
+    """Decide the cluster: one worker per GPU, else `n_workers` CPU slots (default 1).
+
+    CPU slots share the cores: each gets `cpu_count // n_workers` torch threads unless
+    `threads_per_worker` says otherwise (Dask's nannies set OMP_NUM_THREADS=1 otherwise).
+    """
+    gpus = visible_gpus() if gpus is None else list(gpus)
+    cpus = cpu_count or os.cpu_count() or 1
+    if orch.cluster == "address":
+        return ClusterPlan("address", 0, orch.threads_per_worker or 1, address=orch.address)
+    if orch.cluster in ("slurm", "pbs"):
+        jq = orch.jobqueue
+        n = orch.n_workers or jq.jobs * jq.gpus_per_job
+        threads = orch.threads_per_worker or max(1, jq.cores // jq.gpus_per_job)
+        return ClusterPlan(orch.cluster, n, threads)
+    if gpus:
+        if orch.n_workers is not None and orch.n_workers > len(gpus):
+            raise ValueError(
+                f"orchestration.n_workers is {orch.n_workers} but this machine shows only "
+                f"{len(gpus)} GPU(s) ({','.join(gpus)}): one worker per GPU; lower n_workers "
+                "or leave it unset"
+            )
+        gpus = gpus[: orch.n_workers or len(gpus)]
+        threads = orch.threads_per_worker or max(1, cpus // len(gpus))
+        kind = "local-cuda" if dask_cuda_available() else "local-gpu"
+        return ClusterPlan(kind, len(gpus), threads, gpus=gpus)
+    n = orch.n_workers or 1
+    threads = orch.threads_per_worker or max(1, cpus // n)
+    return ClusterPlan("local-cpu", n, threads)
+
+
+def local_cluster(
+    n_workers: int,
+    threads_per_worker: int = 1,
+    gpus: list[str] | None = None,
+    processes: bool = True,
+    dashboard_address: str | None = ":0",
+    silence_logs: int | bool = 40,
+) -> Any:
+    """A local cluster whose every worker holds one `GPU` slot.
+
+    With `gpus`, worker i sees only `gpus[i]` (`CUDA_VISIBLE_DEVICES`); without, the
+    workers are CPU slots whose torch/OpenMP thread count is `threads_per_worker`.
+    """
+    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
+
+    thread_env = {
+        "OMP_NUM_THREADS": str(threads_per_worker),
+        "MKL_NUM_THREADS": str(threads_per_worker),
+    }
+    if not gpus:
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=processes,
+            resources=dict(TRAIN_RESOURCES),
+            dashboard_address=dashboard_address,
+            silence_logs=silence_logs,
+            **({"env": thread_env} if processes else {}),
+        )
+    workers = {
+        f"gpu-{gpu}": {
+            "cls": Nanny,
+            "options": {
+                "nthreads": 1,
+                "resources": dict(TRAIN_RESOURCES),
+                "env": {**thread_env, "CUDA_VISIBLE_DEVICES": gpu},
+                "silence_logs": silence_logs,
+            },
+        }
+        for gpu in gpus[:n_workers]
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address}}
+    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=silence_logs)
+
+
+def local_cuda_cluster(gpus: list[str], threads_per_worker: int = 1) -> Any:
+    """dask-cuda's LocalCUDACluster: one worker per GPU, pinned by dask-cuda itself."""
+    from dask_cuda import LocalCUDACluster
+
+    return LocalCUDACluster(
+        CUDA_VISIBLE_DEVICES=",".join(gpus),
+        threads_per_worker=1,
+        resources=dict(TRAIN_RESOURCES),
+        dashboard_address=":0",
+        env={"OMP_NUM_THREADS": str(threads_per_worker)},
+    )
+
+
+def jobqueue_kwargs(orch: OrchestrationConfig) -> dict[str, Any]:
+    """Keyword arguments for `dask_jobqueue.SLURMCluster`/`PBSCluster` from the config.
+
+    One batch job runs `gpus_per_job` worker processes, each declaring `GPU=1`; with
+    more than one GPU per job the `flows.gpu_pin` preload pins worker i to the job's
+    i-th GPU. `n_workers` (default jobs x gpus_per_job) is what the cluster scales to.
+    """
+    jq = orch.jobqueue
+    extra = ["--resources", f"{GPU_RESOURCE}=1"]
+    if jq.gpus_per_job > 1:
+        extra += ["--preload", PIN_PRELOAD]
+    kw: dict[str, Any] = {
+        "cores": jq.cores,
+        "processes": jq.gpus_per_job,
+        "memory": jq.memory,
+        "walltime": jq.walltime,
+        "worker_extra_args": extra,
+        "job_extra_directives": list(jq.job_extra_directives),
+        "job_script_prologue": list(jq.job_script_prologue),
+    }
+    for name in ("queue", "account", "interface", "local_directory", "log_directory"):
+        value = getattr(jq, name)
+        if value is not None:
+            kw[name] = value
+    return kw
+
+
+def jobqueue_cluster(orch: OrchestrationConfig, n_workers: int | None = None) -> Any:
+    """Start a SLURM or PBS cluster and scale it to `n_workers` GPU workers."""
+    import dask_jobqueue
+
+    cls = dask_jobqueue.SLURMCluster if orch.cluster == "slurm" else dask_jobqueue.PBSCluster
+    cluster = cls(**jobqueue_kwargs(orch))
+    plan = plan_cluster(orch)
+    cluster.scale(n=n_workers or plan.n_workers)
+    return cluster
+
+
+def job_script(orch: OrchestrationConfig) -> str:
+    """The batch script dask-jobqueue would submit for this config (nothing is submitted)."""
+    import dask_jobqueue
+
+    cls = dask_jobqueue.SLURMCluster if orch.cluster == "slurm" else dask_jobqueue.PBSCluster
+    cluster = cls(**jobqueue_kwargs(orch), scheduler_options={"dashboard_address": ":0"})
+    try:
+        return cluster.job_script()
+    finally:
+        cluster.close()
+
+
+def make_task_runner(orch: OrchestrationConfig, plan: ClusterPlan | None = None) -> Any:
+    """A `prefect_dask.DaskTaskRunner` that starts (or connects to) the planned cluster."""
+    from prefect_dask import DaskTaskRunner
+
+    plan = plan or plan_cluster(orch)
+    if plan.kind == "address":
+        return DaskTaskRunner(address=plan.address)
+    if plan.kind in ("slurm", "pbs"):
+        return DaskTaskRunner(
+            cluster_class=jobqueue_cluster,
+            cluster_kwargs={"orch": orch, "n_workers": plan.n_workers},
+        )
+    if plan.kind == "local-cuda":
+        return DaskTaskRunner(
+            cluster_class=local_cuda_cluster,
+            cluster_kwargs={"gpus": plan.gpus, "threads_per_worker": plan.threads_per_worker},
+        )
+    return DaskTaskRunner(
+        cluster_class=local_cluster,
+        cluster_kwargs={
+            "n_workers": plan.n_workers,
+            "threads_per_worker": plan.threads_per_worker,
+            "gpus": plan.gpus or None,
+        },
+    )

@@ -1,0 +1,277 @@
+"""The search as a Prefect flow: the adapter in the flow process, one task run per model.
+
+    a4nn run CONFIG [--out DIR] [--resume]      -> run_search_flow(cfg, out, resume)
+
+The flow opens the run directory (`a4nn.search.SearchSession`: adapter state restored on
+`--resume`), asks the adapter for candidates and submits each as one task run named
+`model-<id>` to a Dask cluster (`flows.cluster`) through `prefect_dask.DaskTaskRunner`,
+asking for one GPU slot. The task trains the model with `a4nn.train.train_candidate`,
+which records every epoch and checkpoint in `RUN_DIR/models/<id>/` and resumes from the
+last verified checkpoint when that folder already holds some; so a task re-run after a
+worker died, or after the flow was killed, continues where it stopped.
+
+Faults:
+- a worker killed mid-training: Dask reschedules the task on another worker (up to
+  `distributed.scheduler.allowed-failures` times); if Dask gives up (`KilledWorker`) or
+  the task raises past its Prefect `retries`, the flow resubmits it up to
+  `orchestration.task_retries` more times, then records the model as failed;
+- the flow killed: `--resume` reopens the run; finished models are not retrained, the
+  adapter's state is restored, and in `async` mode the candidates that were in flight
+  (kept in `run.json` as `in_flight`) are resubmitted;
+- a model that raises: `train_candidate` records it as failed, the search goes on.
+
+Without `PREFECT_API_URL` the flow runs on Prefect's ephemeral local API (SQLite); with
+it, on that server (its UI shows one task run per model).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+import contextlib  # noqa: E402
+import queue  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from a4nn.config import RunConfig  # noqa: E402
+from a4nn.search import SearchSession  # noqa: E402
+from a4nn.types import Candidate, Result  # noqa: E402
+from flows import progress as progress_mod  # noqa: E402
+from flows.cluster import TRAIN_RESOURCES, plan_cluster  # noqa: E402
+from flows.scheduling import run_generational, run_steady_state  # noqa: E402
+from lineage.run_dir import RunDir  # noqa: E402
+
+
+# -- the task (runs on a Dask worker) ----------------------------------------------------
+def train_on_worker(
+    candidate: dict[str, Any], config: dict[str, Any], run_dir: str, prior_ids: list[int]
+) -> dict[str, Any]:
+    """Train one candidate in this worker process; data and engine come from its cache."""
+    from a4nn.train import train_candidate
+    from flows import worker_cache
+
+    ctx = worker_cache.get_context(config)
+    run = RunDir(Path(run_dir))
+    cand = Candidate.from_dict(candidate)
+    engine = ctx.engine_for(run, prior_ids)
+    done_epochs = len(run.model(cand.model_id).read_epochs())
+    progress_mod.publish("start", cand.model_id, resume_epoch=done_epochs)
+
+    def on_epoch(c: Candidate, row: dict[str, Any]) -> None:
+        progress_mod.publish(
+            "epoch",
+            c.model_id,
+            epoch=int(row["epoch"]),
+            val_acc=float(row["val_acc"]),
+            prediction=float(row["prediction"]) if row.get("prediction") is not None else "",
+        )
+
+    res = train_candidate(cand, ctx.cfg, ctx.data, run, engine, on_epoch=on_epoch)
+    return res.to_dict()
+
+
+@task(
+    name="train-model",
+    task_run_name="model-{model_id}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def train_model(
+    model_id: int,
+    candidate: dict[str, Any],
+    config: dict[str, Any],
+    run_dir: str,
+    prior_ids: list[int],
+) -> dict[str, Any]:
+    """One model, trained (or resumed) to convergence or budget; returns its Result."""
+    return train_on_worker(candidate, config, run_dir, prior_ids)
+
+
+# -- the executor the schedules drive (flow side) ----------------------------------------
+def _failed_result(cand: Candidate, reason: str) -> Result:
+    return Result(cand.model_id, 0.0, float("nan"), 0, 0, status="failed", reason=reason)
+
+
+class PrefectDaskExecutor:
+    """Submits `train_model` task runs asking for one GPU slot; yields finished models.
+
+    A task run that ends in error (Prefect retries spent, or Dask's `KilledWorker`) is
+    resubmitted up to `resubmits` times; after that the model is recorded as failed
+    with the error, and the search goes on.
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run: RunDir,
+        slots: int,
+        board: progress_mod.ProgressBoard | None = None,
+    ):
+        orch = cfg.orchestration
+        self.task = train_model.with_options(
+            retries=orch.task_retries, retry_delay_seconds=orch.retry_delay_seconds
+        )
+        self.config = cfg.model_dump(mode="json")
+        self.run = run
+        self.slots = slots
+        self.resubmits = orch.task_retries
+        self.board = board
+        self.attempts: dict[int, int] = {}
+        self.done: queue.Queue = queue.Queue()
+
+    def submit(self, cand: Candidate, prior_ids: list[int]) -> None:
+        import dask
+
+        with dask.annotate(resources=TRAIN_RESOURCES):
+            fut = self.task.submit(
+                model_id=cand.model_id,
+                candidate=cand.to_dict(),
+                config=self.config,
+                run_dir=str(self.run.root),
+                prior_ids=list(prior_ids),
+            )
+        fut.add_done_callback(lambda f: self.done.put((cand, list(prior_ids), f)))
+        if self.board is not None and cand.model_id not in self.attempts:
+            self.board.on_submit(cand)
+        self.attempts.setdefault(cand.model_id, 0)
+
+    def next_result(self) -> tuple[Candidate, Result]:
+        while True:
+            cand, prior, fut = self.done.get()
+            try:
+                return cand, Result.from_dict(fut.result())
+            except Exception as err:  # the task errored past its retries, or Dask gave up
+                reason = f"{type(err).__name__}: {err}"
+                n = self.attempts[cand.model_id] = self.attempts[cand.model_id] + 1
+                if n <= self.resubmits:
+                    print(f"model {cand.model_id}: {reason}; resubmitting ({n}/{self.resubmits})")
+                    self.submit(cand, prior)
+                    continue
+                return cand, self._record_failure(cand, reason)
+
+    def _record_failure(self, cand: Candidate, reason: str) -> Result:
+        md = self.run.model(cand.model_id)
+        meta = md.read_meta()
+        res = _failed_result(cand, f"task failed on every attempt: {reason}")
+        if "result" not in meta:
+            md.root.mkdir(parents=True, exist_ok=True)
+            md.write_meta({"candidate": cand.to_dict(), **meta, "result": res.to_dict()})
+        return res
+
+
+# -- the session, with in-flight candidates persisted (async mode) -----------------------
+@dataclass
+class FlowSession(SearchSession):
+    """`SearchSession` plus the async schedule's in-flight candidates in `run.json`."""
+
+    def save_inflight(self, cands: list[Candidate]) -> None:
+        # in-flight list first, adapter state second: a kill in between re-proposes the
+        # same candidate from the older state, and the schedule de-duplicates it
+        self.run.update_meta(in_flight=[c.to_dict() for c in cands])
+        self.run.save_adapter_state(self.adapter.state_dict())
+
+    def inflight(self) -> list[Candidate]:
+        return [Candidate.from_dict(d) for d in self.run.read_meta().get("in_flight", [])]
+
+
+def _steady_state_ready(adapter: Any) -> None:
+    """Switch the adapter to steady state, or say clearly that it cannot do it."""
+    for name in ("set_steady_state", "enable_steady_state"):
+        fn = getattr(adapter, name, None)
+        if callable(fn):
+            fn(True) if name == "set_steady_state" else fn()
+            return
+    if getattr(adapter, "steady_state", None) is False:
+        try:
+            adapter.steady_state = True
+            return
+        except AttributeError:
+            pass
+
+
+def _cluster_slots(client: Any, timeout: float = 600.0) -> int:
+    """Workers offering a GPU slot (waits for the first one to join)."""
+    client.wait_for_workers(1, timeout=timeout)
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return max(1, sum(int(w.get("resources", {}).get("GPU", 0)) for w in workers))
+
+
+# -- the flow ------------------------------------------------------------------------------
+def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
+    from prefect.context import FlowRunContext
+
+    t0 = time.perf_counter()
+    orch = cfg.orchestration
+    session = FlowSession.open(cfg, out, resume=resume)
+    if cfg.data.source == "xfel":  # simulate once here, not once per worker
+        from a4nn.dataset import ensure_xfel
+
+        ensure_xfel(cfg.data, progress=True)
+    client = FlowRunContext.get().task_runner.client
+    slots = _cluster_slots(client)
+    if orch.mode == "async":
+        _steady_state_ready(session.adapter)
+    board = progress_mod.ProgressBoard(cfg.train.epochs)
+    client.subscribe_topic(progress_mod.TOPIC, board.on_event)
+    executor = PrefectDaskExecutor(cfg, session.run, slots, board)
+    session.run.update_meta(
+        orchestration={"mode": orch.mode, "cluster": plan_cluster(orch).describe(), "slots": slots}
+    )
+    with board:
+        if orch.mode == "generational":
+            run_generational(session, executor, on_result=board.on_result)
+        else:
+            inflight = session.inflight() if resume else []
+            run_steady_state(session, executor, board.on_result, resume_inflight=inflight)
+    with contextlib.suppress(Exception):
+        client.unsubscribe_topic(progress_mod.TOPIC)
+    session.run.update_meta(in_flight=[])
+    wall = time.perf_counter() - t0
+    session.finish(wall)
+    return {
+        "run_dir": str(session.run.root),
+        "models": len(session.done_results),
+        "failed": sum(r.failed for r in session.done_results.values()),
+        "wall_seconds": wall,
+    }
+
+
+@flow(name="a4nn-search", flow_run_name="{name}", validate_parameters=False)
+def search_flow(
+    config: dict[str, Any], out: str, resume: bool = False, name: str = "a4nn-search"
+) -> dict[str, Any]:
+    """A whole search; `config` is a validated RunConfig in JSON form."""
+    cfg = RunConfig.model_validate(config)
+    return _search(cfg, Path(out), resume)
+
+
+def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str, Any]:
+    """Run the flow in this process on the cluster the config chooses (what `a4nn run` calls)."""
+    from flows.cluster import make_task_runner
+
+    runner = make_task_runner(cfg.orchestration)
+    flow_fn = search_flow.with_options(task_runner=runner)
+    return flow_fn(config=cfg.model_dump(mode="json"), out=str(out), resume=resume, name=cfg.name)
+
+
+@flow(name="a4nn-search-deployment", validate_parameters=True)
+def a4nn_search(config_path: str, out: str, resume: bool = False) -> dict[str, Any]:
+    """Deployment entry point (prefect.yaml): load the config, run the search as a subflow.
+
+    The cluster depends on the config, so the subflow gets its task runner here.
+    """
+    from a4nn.config import load_config
+
+    cfg = load_config(config_path)
+    if resume and not (Path(out) / "run.json").exists():
+        raise FileNotFoundError(f"--resume: {out} holds no run to resume (no run.json)")
+    return run_search_flow(cfg, Path(out), resume)

@@ -1,0 +1,164 @@
+"""The Dask resource manager (flows/cluster.py, flows/gpu_pin.py) and its config."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from a4nn.config import ConfigError, OrchestrationConfig, config_from_dict
+from flows.cluster import (
+    TRAIN_RESOURCES,
+    job_script,
+    jobqueue_kwargs,
+    local_cluster,
+    make_task_runner,
+    plan_cluster,
+    visible_gpus,
+)
+from flows.gpu_pin import pinned_device
+
+
+def test_default_is_local_generational_prefect():
+    orch = config_from_dict({}).orchestration
+    assert (orch.runner, orch.mode, orch.cluster) == ("prefect", "generational", "local")
+    assert orch.task_retries == 2
+
+
+def test_cpu_plan_shares_cores_between_slots():
+    plan = plan_cluster(OrchestrationConfig(), gpus=[], cpu_count=8)
+    assert (plan.kind, plan.n_workers, plan.threads_per_worker) == ("local-cpu", 1, 8)
+    plan = plan_cluster(OrchestrationConfig(n_workers=4), gpus=[], cpu_count=8)
+    assert (plan.n_workers, plan.threads_per_worker) == (4, 2)
+    assert "4 worker(s)" in plan.describe() and "CPU slots" in plan.describe()
+
+
+def test_gpu_plan_one_worker_per_gpu():
+    plan = plan_cluster(OrchestrationConfig(), gpus=["0", "1", "2", "3"], cpu_count=16)
+    assert plan.kind in ("local-gpu", "local-cuda")
+    assert (plan.n_workers, plan.gpus, plan.threads_per_worker) == (4, ["0", "1", "2", "3"], 4)
+    plan = plan_cluster(OrchestrationConfig(n_workers=2), gpus=["0", "1", "2", "3"])
+    assert plan.gpus == ["0", "1"]
+
+
+def test_more_workers_than_gpus_is_refused():
+    with pytest.raises(ValueError, match=r"n_workers is 3 .* only 2 GPU\(s\)"):
+        plan_cluster(OrchestrationConfig(n_workers=3), gpus=["0", "1"])
+
+
+def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert visible_gpus() == ["2", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert visible_gpus() == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
+
+
+def test_address_cluster_needs_an_address():
+    with pytest.raises(ConfigError, match="orchestration.address is required"):
+        config_from_dict({"orchestration": {"cluster": "address"}}, "run.yaml")
+    with pytest.raises(ConfigError, match="cluster is 'local'"):
+        config_from_dict({"orchestration": {"address": "tcp://1.2.3.4:8786"}}, "run.yaml")
+    orch = config_from_dict(
+        {"orchestration": {"cluster": "address", "address": "tcp://127.0.0.1:8786"}}
+    ).orchestration
+    runner = make_task_runner(orch)
+    assert runner.address == "tcp://127.0.0.1:8786"
+
+
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"mode": "parallel"}, "orchestration.mode"),
+        ({"cluster": "k8s"}, "orchestration.cluster"),
+        ({"n_workers": 0}, "orchestration.n_workers"),
+        ({"task_retries": -1}, "orchestration.task_retries"),
+        ({"jobqueue": {"gpus_per_job": 0}}, "orchestration.jobqueue.gpus_per_job"),
+        ({"workers": 4}, "orchestration.workers"),
+    ],
+)
+def test_bad_orchestration_fields_are_named(bad, field):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"orchestration": bad}, "search.yaml")
+    assert "search.yaml" in str(err.value) and field in str(err.value)
+
+
+def test_slurm_job_script_one_worker_per_gpu():
+    orch = OrchestrationConfig(
+        cluster="slurm",
+        jobqueue={
+            "queue": "gpu",
+            "account": "proj42",
+            "cores": 16,
+            "memory": "64GB",
+            "gpus_per_job": 4,
+            "jobs": 2,
+            "job_extra_directives": ["--gres=gpu:4"],
+            "job_script_prologue": ["module load cuda"],
+        },
+    )
+    plan = plan_cluster(orch)
+    assert (plan.kind, plan.n_workers, plan.threads_per_worker) == ("slurm", 8, 4)
+    kw = jobqueue_kwargs(orch)
+    assert kw["processes"] == 4 and "--preload" in kw["worker_extra_args"]
+    script = job_script(orch)
+    assert "#SBATCH -p gpu" in script and "#SBATCH -A proj42" in script
+    assert "#SBATCH --gres=gpu:4" in script and "module load cuda" in script
+    assert "--resources GPU=1" in script and "--nworkers 4" in script
+    assert "--preload flows.gpu_pin" in script
+
+
+def test_pbs_job_script_single_gpu_jobs_need_no_pinning():
+    orch = OrchestrationConfig(
+        cluster="pbs", jobqueue={"queue": "gpuq", "job_extra_directives": ["-l ngpus=1"]}
+    )
+    script = job_script(orch)
+    assert "#PBS -q gpuq" in script and "#PBS -l ngpus=1" in script
+    assert "--resources GPU=1" in script and "gpu_pin" not in script
+
+
+@pytest.mark.parametrize(
+    "name, visible, expected",
+    [
+        ("SLURMCluster-3-0", "4,5,6,7", "4"),
+        ("SLURMCluster-3-2", "4,5,6,7", "6"),
+        ("SLURMCluster-3-2", "4", None),  # one GPU: the batch system pinned it already
+        ("worker", "0,1", None),  # not a multi-worker job name
+        ("SLURMCluster-3-1", None, None),
+    ],
+)
+def test_gpu_pin_by_worker_index(name, visible, expected):
+    assert pinned_device(name, visible) == expected
+
+
+def _worker_env(dask_worker) -> dict:
+    return {
+        "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "omp": os.environ.get("OMP_NUM_THREADS"),
+        "resources": dict(dask_worker.state.total_resources),
+    }
+
+
+def test_local_gpu_cluster_pins_one_gpu_per_worker():
+    """Without dask-cuda: our spec cluster gives worker i only GPU i (real processes)."""
+    from distributed import Client
+
+    with (
+        local_cluster(2, 3, gpus=["0", "1"], dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=120)
+        envs = client.run(_worker_env)
+    assert sorted(e["cuda"] for e in envs.values()) == ["0", "1"]
+    assert all(e["resources"] == TRAIN_RESOURCES and e["omp"] == "3" for e in envs.values())
+
+
+def test_local_cpu_cluster_slots():
+    from distributed import Client
+
+    with local_cluster(2, 1, dashboard_address=":0") as cluster, Client(cluster) as client:
+        client.wait_for_workers(2, timeout=120)
+        envs = client.run(_worker_env)
+    assert len(envs) == 2
+    assert all(e["resources"] == TRAIN_RESOURCES and e["omp"] == "1" for e in envs.values())
