@@ -74,3 +74,18 @@ def tiny_config(tmp_path: Path, blob_npz: Path):
         return path
 
     return make
+
+
+# -- flows (issue 4): one Prefect API per test session ------------------------------------
+@pytest.fixture(scope="session")
+def prefect_api():
+    """Start Prefect's test server once per session; yields its API URL.
+
+    In-process flows use it through Prefect's settings; subprocesses (`a4nn run` in the
+    fault tests) get it as PREFECT_API_URL so they do not each start an ephemeral server.
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield PREFECT_API_URL.value()
