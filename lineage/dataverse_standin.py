@@ -1155,7 +1155,10 @@ class _Handler(BaseHTTPRequestHandler):
                         break
         if fault is not None and fault.action in ("status", "drop", "hang"):
             if fault.action == "hang":
+                app.log.append((self.command, logged, -1))
                 app._stopping.wait(fault.seconds)
+                self._drop()
+                return
             if fault.action == "status":
                 app.log.append((self.command, logged, fault.status))
                 message = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",

@@ -27,6 +27,15 @@ H = {"X-Dataverse-key": TOKEN}
 HTTP = httpx.Client(timeout=10)  # one client: no per-request TLS context set-up
 
 
+@pytest.fixture(autouse=True)
+def _fresh_http_client():
+    """A client per test, closed afterwards (no sockets left to the garbage collector)."""
+    global HTTP
+    HTTP = httpx.Client(timeout=10)
+    yield
+    HTTP.close()
+
+
 @pytest.fixture
 def dv():
     with DataverseStandin(tokens={TOKEN: "@admin"}, collections=("a4nn",), seed=7) as s:
@@ -296,3 +305,4 @@ def test_command_line_server() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        proc.stdout.close()
