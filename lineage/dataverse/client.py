@@ -1,0 +1,452 @@
+"""A thin, retrying wrapper over pyDataverse's NativeApi and DataAccessApi.
+
+pyDataverse sends the requests; this module adds what a long unattended publish needs:
+- a per-request timeout (pyDataverse 0.3.5 passes `timeout=None`, so a hung server would
+  block forever), retries with exponential backoff and jitter on 5xx, 429 and timeouts or
+  dropped connections;
+- one error type per failure a user can act on, with a message naming the server, the action
+  and what to do (401 token rejected, 403 permission, 404 collection/dataset missing);
+- token hygiene: the token travels only in the `X-Dataverse-key` header; it is never put in
+  a URL, and any message we raise is scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pyDataverse.api import DataAccessApi, NativeApi
+from pyDataverse.exceptions import ApiAuthorizationError, OperationFailedError
+
+__all__ = [
+    "TOKEN_ENV",
+    "PREFECT_SECRET_BLOCK",
+    "DataverseAuthError",
+    "DataverseClient",
+    "DataverseError",
+    "DataverseNotFoundError",
+    "DataverseRequestError",
+    "DataverseUnavailableError",
+    "RetryPolicy",
+    "TokenError",
+    "resolve_token",
+]
+
+TOKEN_ENV = "DATAVERSE_API_TOKEN"
+PREFECT_SECRET_BLOCK = "dataverse-api-token"
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+T = TypeVar("T")
+
+
+class DataverseError(RuntimeError):
+    """A Dataverse request failed; the message says what to do. Never contains the token."""
+
+
+class DataverseAuthError(DataverseError):
+    """HTTP 401 (token rejected) or 403 (token's user lacks permission)."""
+
+
+class DataverseNotFoundError(DataverseError):
+    """HTTP 404: collection, dataset or file unknown to the server."""
+
+
+class DataverseUnavailableError(DataverseError):
+    """5xx, 429, timeouts or dropped connections that outlasted every retry."""
+
+
+class DataverseRequestError(DataverseError):
+    """Any other refusal (400, 409, 413, ...): the server's message is included."""
+
+
+class TokenError(DataverseError):
+    """No API token could be found."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: `attempts` in total per request, backoff doubling from `backoff` s."""
+
+    attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    timeout: float = 120.0  # seconds per request phase (connect, send a chunk, wait for reply)
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        if retry_after is not None:
+            with contextlib.suppress(ValueError):
+                return min(self.max_backoff, max(0.0, float(retry_after)))
+        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return base * (0.5 + random.random() / 2)
+
+
+def resolve_token(explicit: str | None = None) -> str:
+    """The API token: `explicit`, else $DATAVERSE_API_TOKEN, else the Prefect Secret block
+    `dataverse-api-token` (only when prefect is importable), else TokenError."""
+    if explicit is not None and explicit.strip():
+        return explicit.strip()
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    if env:
+        return env
+    note = "prefect is not installed, so no Prefect Secret block was consulted"
+    try:
+        from prefect.blocks.system import Secret  # lazy: prefect is optional for lineage
+    except ImportError:
+        pass
+    else:
+        try:
+            value = Secret.load(PREFECT_SECRET_BLOCK).get()
+        except ValueError:
+            note = f"no Prefect Secret block named {PREFECT_SECRET_BLOCK!r} exists"
+        except Exception as err:  # server unreachable, wrong block type, ...
+            note = f"reading the Prefect Secret block failed ({type(err).__name__})"
+        else:
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+            note = f"the Prefect Secret block {PREFECT_SECRET_BLOCK!r} is empty"
+    raise TokenError(
+        f"No Dataverse API token: set {TOKEN_ENV} (Dataverse: your account menu > API Token) "
+        f"or store it in a Prefect Secret block named {PREFECT_SECRET_BLOCK!r}; {note}."
+    )
+
+
+class _SessionMixin:
+    """Route pyDataverse's synchronous requests through one `httpx.Client`, with a timeout.
+
+    pyDataverse calls `httpx.get/post/...` with `timeout=None`: every request builds a new
+    client (and TLS context, ~0.1 s) and a hung server blocks forever. We keep its request
+    logic (auth header, 401 handling) and swap in a shared client and our timeout.
+    """
+
+    request_timeout: float = 120.0
+    http: httpx.Client | None = None
+
+    def _sync_request(self, method: Callable[..., httpx.Response], **kwargs: Any) -> Any:
+        def send(**kw: Any) -> httpx.Response:
+            kw["timeout"] = self.request_timeout
+            if self.http is not None:
+                return getattr(self.http, method.__name__)(**kw)
+            return method(**kw)
+
+        return super()._sync_request(send, **kwargs)  # type: ignore[misc]
+
+
+class _NativeApi(_SessionMixin, NativeApi):
+    pass
+
+
+class _DataAccessApi(_SessionMixin, DataAccessApi):
+    pass
+
+
+def _server_message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        text = resp.text.strip().replace("\n", " ")
+        return text[:200] or resp.reason_phrase
+    if isinstance(body, dict) and body.get("message") is not None:
+        msg = body["message"]
+        return msg if isinstance(msg, str) else json.dumps(msg)
+    return resp.reason_phrase
+
+
+class DataverseClient:
+    """One Dataverse installation, one token (or none, for public reads)."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not isinstance(server, str) or not server.startswith(("http://", "https://")):
+            raise DataverseError(
+                f"--server {server!r} is not an http(s) URL; give the installation's base URL, "
+                "e.g. https://dataverse.harvard.edu"
+            )
+        self.server = server.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._token = token or None
+        self._sleep = sleep
+        self.native = _NativeApi(self.server, self._token)
+        self.access = _DataAccessApi(self.server, self._token)
+        self._http = httpx.Client()
+        for api in (self.native, self.access):
+            api.request_timeout, api.http = self.retry.timeout, self._http
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> DataverseClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"DataverseClient({self.server!r}, token={'set' if self._token else 'none'})"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _raise(self, cls: type[DataverseError], text: str) -> None:
+        raise cls(self._redact(text))
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run a pyDataverse call without its deprecation warnings and stdout chatter."""
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="pyDataverse")
+            return fn()
+
+    def request(
+        self,
+        action: str,
+        call: Callable[[], httpx.Response],
+        *,
+        what: str = "",
+        recover: Callable[[], Any] | None = None,
+    ) -> Any:
+        """Send `call` with retries; return the response (or what `recover` found).
+
+        `action` and `what` make the messages ("create a dataset in collection 'x'").
+        `recover` runs before every retry of a non-idempotent request whose outcome is
+        unknown (timeout, dropped connection, 5xx): if it finds that the first attempt did
+        take effect it returns a non-None value, which is returned instead of retrying.
+        """
+        policy = self.retry
+        last = ""
+        for attempt in range(1, policy.attempts + 1):
+            retry_after = None
+            try:
+                resp = self._call(call)
+            except ApiAuthorizationError as err:
+                msg = str(err).split("MSG:", 1)[-1].strip()
+                self._raise(DataverseAuthError, self._msg_401(action, msg))
+            except OperationFailedError as err:  # pyDataverse's own 404 handling
+                msg = str(err).split("MSG:", 1)[-1].strip()
+                self._raise(DataverseNotFoundError, self._msg_404(action, what, msg))
+            except httpx.TimeoutException:
+                last = f"no answer within {policy.timeout:g} s"
+            except httpx.TransportError as err:
+                last = f"connection failed ({type(err).__name__}: {err})"
+            except ValueError as err:  # pyDataverse parsed a non-JSON error page
+                self._raise(
+                    DataverseRequestError,
+                    f"{self.server} did not answer like a Dataverse server when asked to "
+                    f"{action} ({err}); check --server",
+                )
+            else:
+                code = resp.status_code
+                if code < 300:
+                    return resp
+                msg = _server_message(resp)
+                if code == 401:
+                    self._raise(DataverseAuthError, self._msg_401(action, msg))
+                if code == 403 and self._token is None:
+                    self._raise(
+                        DataverseAuthError,
+                        f"Dataverse at {self.server} refused to {action} without an API token "
+                        f"(HTTP 403: {msg}); it is unpublished or restricted. Set {TOKEN_ENV}.",
+                    )
+                if code == 403:
+                    self._raise(
+                        DataverseAuthError,
+                        f"Dataverse at {self.server} refused to {action} (HTTP 403: {msg}). "
+                        "The token is valid but its user lacks the permission: ask the "
+                        "collection's administrator for a Contributor or Curator role.",
+                    )
+                if code == 404:
+                    self._raise(DataverseNotFoundError, self._msg_404(action, what, msg))
+                if code not in RETRY_STATUS:
+                    self._raise(
+                        DataverseRequestError,
+                        f"Dataverse at {self.server} refused to {action} (HTTP {code}: {msg}).",
+                    )
+                last = f"HTTP {code}: {msg}"
+                retry_after = resp.headers.get("Retry-After")
+            if attempt == policy.attempts:
+                break
+            self._sleep(policy.delay(attempt, retry_after))
+            if recover is not None:
+                found = recover()
+                if found is not None:
+                    return found
+        self._raise(
+            DataverseUnavailableError,
+            f"Dataverse at {self.server} did not {action} after {policy.attempts} attempts "
+            f"(last: {last}). Nothing is lost: run the same command again later to resume.",
+        )
+        raise AssertionError("unreachable")
+
+    def _msg_401(self, action: str, msg: str) -> str:
+        if self._token is None:
+            return (
+                f"Dataverse at {self.server} requires an API token to {action} (HTTP 401: "
+                f"{msg}); the dataset is probably unpublished. Set {TOKEN_ENV} to a token of "
+                "a user who may see it."
+            )
+        return (
+            f"Dataverse at {self.server} rejected the API token when asked to {action} "
+            f"(HTTP 401: {msg}). Check {TOKEN_ENV} (or the Prefect Secret block "
+            f"{PREFECT_SECRET_BLOCK!r}): the token may be mistyped, expired, or from another "
+            "installation."
+        )
+
+    def _msg_404(self, action: str, what: str, msg: str) -> str:
+        thing = what or "the requested object"
+        return (
+            f"Dataverse at {self.server}: {thing} not found when asked to {action} "
+            f"(HTTP 404: {msg}). Check the spelling and the --server URL."
+        )
+
+    @staticmethod
+    def _data(resp: Any) -> Any:
+        if isinstance(resp, httpx.Response):
+            return resp.json().get("data")
+        return resp
+
+    # -- Native API ----------------------------------------------------------------------------
+
+    def version(self) -> dict[str, Any]:
+        return self._data(self.request("read its version", self.native.get_info_version))
+
+    def create_dataset(
+        self,
+        collection: str,
+        body: dict[str, Any],
+        *,
+        recover: Callable[[], dict[str, Any] | None] | None = None,
+    ) -> dict[str, Any]:
+        """POST /api/dataverses/{alias}/datasets; returns {"id", "persistentId"}."""
+        return self._data(
+            self.request(
+                f"create a dataset in collection {collection!r}",
+                lambda: self.native.create_dataset(collection, json.dumps(body)),
+                what=f"collection {collection!r}",
+                recover=recover,
+            )
+        )
+
+    def get_dataset(self, pid: str) -> dict[str, Any]:
+        """GET /api/datasets/:persistentId/?persistentId=...: the dataset with latestVersion."""
+        return self._data(
+            self.request(
+                f"read dataset {pid}", lambda: self.native.get_dataset(pid), what=f"dataset {pid}"
+            )
+        )
+
+    def collection_contents(self, collection: str) -> list[dict[str, Any]]:
+        """GET /api/dataverses/{alias}/contents."""
+        return self._data(
+            self.request(
+                f"list collection {collection!r}",
+                lambda: self.native.get_dataverse_contents(collection),
+                what=f"collection {collection!r}",
+            )
+        )
+
+    def _post_file(self, url: str, path: Path, json_data: dict[str, Any]) -> httpx.Response:
+        """Multipart `file` + `jsonData`, as pyDataverse's upload_datafile/replace_datafile
+        send it, but closing the file (those leave it open until garbage collection)."""
+        with open(path, "rb") as fh:
+            return self.native.post_request(
+                url, data={"jsonData": json.dumps(json_data)}, files={"file": (path.name, fh)}
+            )
+
+    def add_file(
+        self,
+        pid: str,
+        path: Path,
+        json_data: dict[str, Any],
+        *,
+        label: str,
+        recover: Callable[[], list[dict[str, Any]] | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/datasets/:persistentId/add (multipart `file` + `jsonData`)."""
+        url = f"{self.native.base_url_api_native}/datasets/:persistentId/add?persistentId={pid}"
+        resp = self.request(
+            f"upload {label} to dataset {pid}",
+            lambda: self._post_file(url, path, json_data),
+            what=f"dataset {pid}",
+            recover=recover,
+        )
+        data = self._data(resp)
+        return data["files"] if isinstance(data, dict) else data
+
+    def replace_file(
+        self, file_id: int, path: Path, json_data: dict[str, Any], *, label: str
+    ) -> list[dict[str, Any]]:
+        """POST /api/files/{id}/replace: a new version of a file that is already published."""
+        url = f"{self.native.base_url_api_native}/files/{file_id}/replace"
+        resp = self.request(
+            f"replace {label} (file id {file_id})",
+            lambda: self._post_file(url, path, json_data),
+            what=f"file id {file_id}",
+        )
+        return self._data(resp)["files"]
+
+    def delete_file(self, file_id: int, *, label: str) -> None:
+        """DELETE /api/files/{id}: drop a not-yet-published file from the draft."""
+        url = f"{self.native.base_url_api_native}/files/{file_id}"
+        self.request(
+            f"delete {label} (file id {file_id}) from the draft",
+            lambda: self.native.delete_request(url),
+            what=f"file id {file_id}",
+        )
+
+    def edit_metadata(self, pid: str, fields: list[dict[str, Any]]) -> None:
+        """PUT /api/datasets/:persistentId/editMetadata?replace=true."""
+        self.request(
+            f"update the metadata of dataset {pid}",
+            lambda: self.native.edit_dataset_metadata(pid, {"fields": fields}, replace=True),
+            what=f"dataset {pid}",
+        )
+
+    def publish(self, pid: str, release_type: str) -> httpx.Response:
+        """POST /api/datasets/:persistentId/actions/:publish?type=major|minor."""
+        return self.request(
+            f"publish dataset {pid} as a {release_type} version",
+            lambda: self.native.publish_dataset(pid, release_type=release_type),
+            what=f"dataset {pid}",
+        )
+
+    # -- Data Access API -------------------------------------------------------------------------
+
+    def download_file(self, file_id: int, *, original: bool = False, label: str = "") -> bytes:
+        """GET /api/access/datafile/{id}[?format=original]: the file's bytes."""
+        resp = self.request(
+            f"download {label or f'file id {file_id}'}",
+            lambda: self.access.get_datafile(
+                file_id, data_format="original" if original else None, is_pid=False
+            ),
+            what=f"file id {file_id}",
+        )
+        return resp.content
+
+    def download_dataset_zip(self, pid: str, *, original: bool = True) -> bytes:
+        """GET /api/access/dataset/:persistentId/?persistentId=...: all files as one zip."""
+        url = f"{self.access.base_url_api_data_access}/dataset/:persistentId/"
+        params = {"persistentId": pid}
+        if original:
+            params["format"] = "original"
+        resp = self.request(
+            f"download dataset {pid} as a zip",
+            lambda: self.access.get_request(url, params=params),
+            what=f"dataset {pid}",
+        )
+        return resp.content
