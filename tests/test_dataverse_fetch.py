@@ -39,8 +39,9 @@ def published(dv: DataverseStandin, root: Path, files: dict[str, bytes]) -> str:
     return report.persistent_id
 
 
-def fetch(dv: DataverseStandin, pid: str, out: Path, **kw) -> Path:
-    return fetch_dataset(pid, server=dv.url, out=out, retry=FAST, progress=False, **kw)
+def fetch(dv: DataverseStandin | None, pid: str, out: Path, **kw) -> Path:
+    kw.setdefault("server", dv.url if dv is not None else None)
+    return fetch_dataset(pid, out=out, retry=FAST, progress=False, **kw)
 
 
 FILES = {"a.json": b'{"a": 1}', "tables/t.bin": bytes(range(256)) * 4, "x/y/z.txt": b"z\r\n"}
@@ -137,3 +138,30 @@ def test_ingested_tabular_file_fetched_in_original_format(dv, tmp_path) -> None:
     out = fetch(dv, pid, tmp_path / "out", token=TOKEN)
     assert (out / "tables/epochs.csv").read_bytes() == csv
     assert not (out / "tables/epochs.tab").exists()
+
+
+def test_wrong_or_unreachable_server(tmp_path) -> None:
+    import socket
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from lineage.dataverse import DataverseError, DataverseNotFoundError, DataverseUnavailableError
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)  # not a Dataverse
+    threading.Thread(target=web.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{web.server_address[1]}"
+        with pytest.raises(DataverseNotFoundError, match=r"HTTP 404.*--server URL"):
+            fetch(None, "doi:10.5072/FK2/ABCDEF", tmp_path / "a", server=url)
+    finally:
+        web.shutdown()
+        web.server_close()
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(
+        DataverseUnavailableError, match=r"after 2 attempts \(last: connection failed"
+    ):
+        fetch(None, "doi:10.5072/FK2/ABCDEF", tmp_path / "b", server=f"http://127.0.0.1:{port}")
+    with pytest.raises(DataverseError, match="'dataverse.example.org' is not an http"):
+        fetch(None, "doi:x", tmp_path / "c", server="dataverse.example.org")

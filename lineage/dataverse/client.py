@@ -314,11 +314,22 @@ class DataverseClient:
             f"(HTTP 404: {msg}). Check the spelling and the --server URL."
         )
 
-    @staticmethod
-    def _data(resp: Any) -> Any:
-        if isinstance(resp, httpx.Response):
-            return resp.json().get("data")
-        return resp
+    def _data(self, resp: Any) -> Any:
+        """The `data` of an OK envelope (or what a recovery probe returned as is)."""
+        if not isinstance(resp, httpx.Response):
+            return resp
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "data" not in body:
+            self._raise(
+                DataverseRequestError,
+                f"{self.server} answered {resp.request.method} {resp.request.url.path} with "
+                f"HTTP {resp.status_code} but not with Dataverse's JSON envelope; check --server "
+                "(it should be the installation's base URL, without /api)",
+            )
+        return body["data"]
 
     # -- Native API ----------------------------------------------------------------------------
 

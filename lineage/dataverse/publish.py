@@ -207,14 +207,26 @@ def publish_bundle(
     say(f"bundle {bundle_dir}: {len(files)} files, {human_size(total)} ({total} bytes)")
 
     with DataverseClient(server, resolve_token(token), retry=retry) as client:
-        return _publish(
-            client, bundle_dir, files, total, body, state_path, collection, release, say
-        )
+        return _publish(client, files, total, body, state_path, collection, release, say)
+
+
+@dataclass
+class _Run:
+    """One publish call's context: the client, the state entry for (server, collection)."""
+
+    client: DataverseClient
+    state: dict[str, Any]
+    target: dict[str, Any]
+    state_path: Path
+    say: Callable[[str], None]
+
+    def save(self) -> None:
+        self.target["updated_at"] = _now()
+        atomic_write_json(self.state_path, self.state)
 
 
 def _publish(
     client: DataverseClient,
-    bundle_dir: Path,
     files: list[LocalFile],
     total: int,
     body: dict[str, Any],
@@ -232,36 +244,10 @@ def _publish(
     if target is None:
         target = {"server": server, "collection": collection, "files": {}, "releases": []}
         state["targets"].append(target)
+    run = _Run(client, state, target, state_path, say)
 
-    def save() -> None:
-        target["updated_at"] = _now()
-        atomic_write_json(state_path, state)
-
-    created = False
     digest = metadata_digest(body)
-    if not target.get("persistent_id"):
-        key = target.get("publish_key")
-        found = _find_by_key(client, collection, key) if key else None
-        if found is None:
-            if not key:
-                key = target["publish_key"] = uuid.uuid4().hex
-                save()  # the key is on disk before the dataset can exist
-            found = client.create_dataset(
-                collection,
-                _with_key(body, key),
-                recover=lambda: _quietly(lambda: _find_by_key(client, collection, key)),
-            )
-            created = True
-        target["persistent_id"] = found["persistentId"]
-        target["dataset_id"] = found.get("id")
-        target["created_at"] = target.get("created_at") or _now()
-        target["metadata_sha256"] = digest
-        save()
-        say(
-            f"{'created' if created else 'found'} dataset {found['persistentId']} in {collection!r}"
-        )
-    pid = target["persistent_id"]
-
+    pid, created = _ensure_dataset(run, collection, body, digest)
     try:
         dataset = client.get_dataset(pid)
     except DataverseNotFoundError as err:
@@ -269,7 +255,6 @@ def _publish(
             f"{err} The state file {state_path} records this dataset for {server}; if it was "
             "deleted on purpose, remove its entry from the state file to create a new one."
         ) from None
-
     report = PublishReport(
         persistent_id=pid,
         server=server,
@@ -281,25 +266,69 @@ def _publish(
         state_file=state_path,
     )
     if target.get("metadata_sha256") != digest:
-        fields = _with_key(body, target["publish_key"])["datasetVersion"]["metadataBlocks"]["citation"]["fields"] \
-            if target.get("publish_key") else body["datasetVersion"]["metadataBlocks"]["citation"]["fields"]  # fmt: skip
-        client.edit_metadata(pid, fields)
+        key = target.get("publish_key")
+        keyed = _with_key(body, key) if key else body
+        client.edit_metadata(pid, keyed["datasetVersion"]["metadataBlocks"]["citation"]["fields"])
         target["metadata_sha256"] = digest
         report.metadata_updated = True
-        save()
+        run.save()
         say("updated the dataset's metadata")
+    _sync_files(run, pid, files, _remote_files(dataset), report)
+    _release(run, pid, release, report)
+    run.save()
+    say(f"done: {report.dataset_url} ({report.version})")
+    return report
 
-    remote = _remote_files(dataset)
+
+def _ensure_dataset(
+    run: _Run, collection: str, body: dict[str, Any], digest: str
+) -> tuple[str, bool]:
+    """The dataset's pid, creating it unless the state file (or its publish key) finds it."""
+    target, client = run.target, run.client
+    if target.get("persistent_id"):
+        return target["persistent_id"], False
+    key = target.get("publish_key")
+    found = _find_by_key(client, collection, key) if key else None
+    created = found is None
+    if found is None:
+        if not key:
+            key = target["publish_key"] = uuid.uuid4().hex
+            run.save()  # the key is on disk before the dataset can exist
+        found = client.create_dataset(
+            collection,
+            _with_key(body, key),
+            recover=lambda: _quietly(lambda: _find_by_key(client, collection, key)),
+        )
+    target["persistent_id"] = found["persistentId"]
+    target["dataset_id"] = found.get("id")
+    target["created_at"] = target.get("created_at") or _now()
+    target["metadata_sha256"] = digest
+    run.save()
+    run.say(
+        f"{'created' if created else 'found'} dataset {found['persistentId']} in {collection!r}"
+    )
+    return found["persistentId"], created
+
+
+def _sync_files(
+    run: _Run,
+    pid: str,
+    files: list[LocalFile],
+    remote: dict[tuple[str, str], dict[str, Any]],
+    report: PublishReport,
+) -> None:
+    """Upload what the dataset lacks, replace what changed, record each file as it lands."""
+    client, say = run.client, run.say
     local_keys = {_key(f) for f in files}
     report.remote_only = sorted(
         f"{d}/{n}" if d else n for d, n in remote if (d, n) not in local_keys
     )
     todo = [f for f in files if _md5(remote.get(_key(f), {})) != f.md5]
-    report.skipped = [f.rel for f in files if f not in todo]
     for f in files:
         if f not in todo:
+            report.skipped.append(f.rel)
             file_id = remote[_key(f)]["dataFile"]["id"]
-            target["files"][f.rel] = {"md5": f.md5, "size": f.size, "file_id": file_id}
+            run.target["files"][f.rel] = {"md5": f.md5, "size": f.size, "file_id": file_id}
     if report.skipped:
         say(f"{len(report.skipped)} files already in {pid}; skipping them")
     if todo:
@@ -307,15 +336,15 @@ def _publish(
 
     def present(lf: LocalFile) -> list[dict[str, Any]] | None:
         """Recovery probe: did a lost upload of `lf` land after all?"""
-        ds = client.get_dataset(pid)
-        entry = _remote_files(ds).get(_key(lf))
+        entry = _remote_files(client.get_dataset(pid)).get(_key(lf))
         return [entry] if entry is not None and _md5(entry) == lf.md5 else None
 
     with tempfile.TemporaryDirectory(prefix="a4nn-publish-") as tmp:
         for i, lf in enumerate(todo, 1):
             old = remote.get(_key(lf))
-            verb = "replace" if old is not None else "upload"
-            say(f"[{i}/{len(todo)}] {verb} {lf.rel} ({human_size(lf.size)})")
+            say(
+                f"[{i}/{len(todo)}] {'replace' if old else 'upload'} {lf.rel} ({human_size(lf.size)})"
+            )
             json_data: dict[str, Any] = {"tabIngest": False}  # keep CSVs byte-identical
             if lf.directory_label:
                 json_data["directoryLabel"] = lf.directory_label
@@ -335,6 +364,8 @@ def _publish(
                 if old is not None:  # unpublished (or zipped) file: delete, then add
                     client.delete_file(old_df["id"], label=lf.rel)
                     report.replaced.append(lf.rel)
+                else:
+                    report.uploaded.append(lf.rel)
                 entries = client.add_file(
                     pid,
                     send,
@@ -342,8 +373,6 @@ def _publish(
                     label=lf.rel,
                     recover=lambda lf=lf: _quietly(lambda: present(lf)),
                 )
-                if old is None:
-                    report.uploaded.append(lf.rel)
             entry = entries[0]
             got = (entry.get("directoryLabel") or "", entry["label"])
             if got != _key(lf) or _md5(entry) != lf.md5:
@@ -351,37 +380,36 @@ def _publish(
                     f"Dataverse stored {lf.rel} as {'/'.join(p for p in got if p)!r} with MD5 "
                     f"{_md5(entry)} (expected {lf.md5}); the dataset {pid} needs a look by hand"
                 )
-            target["files"][lf.rel] = {
-                "md5": lf.md5,
-                "size": lf.size,
-                "file_id": entry["dataFile"]["id"],
-            }
-            save()
+            file_id = entry["dataFile"]["id"]
+            run.target["files"][lf.rel] = {"md5": lf.md5, "size": lf.size, "file_id": file_id}
+            run.save()
 
-    dataset = client.get_dataset(pid)
-    latest = dataset["latestVersion"]
-    if release is not None:
-        if latest["versionState"] == "DRAFT":
-            try:
-                client.publish(pid, release)
-            except DataverseError as err:
-                if "minor" in str(err).lower() and release == "minor":
-                    raise DataverseRequestError(
-                        f"{err} Dataverse allows a minor release only when no file was added, "
-                        "replaced or deleted since the last release; publish again with "
-                        "release='major'."
-                    ) from None
-                raise
-            latest = client.get_dataset(pid)["latestVersion"]
-            report.released = True
-            version = f"{latest.get('versionNumber')}.{latest.get('versionMinorNumber')}"
-            target["releases"].append({"version": version, "type": release, "at": _now()})
-            save()
-            say(f"released {pid} as version {version}")
-        else:
-            say(f"{pid} has no unpublished changes; nothing to release")
+
+def _version(latest: dict[str, Any]) -> str:
+    return f"{latest.get('versionNumber')}.{latest.get('versionMinorNumber')}"
+
+
+def _release(run: _Run, pid: str, release: str | None, report: PublishReport) -> None:
+    """Publish the draft as a `release` version, if asked and if there is a draft."""
+    client, say = run.client, run.say
+    latest = client.get_dataset(pid)["latestVersion"]
+    if release is not None and latest["versionState"] != "DRAFT":
+        say(f"{pid} has no unpublished changes; nothing to release")
+    elif release is not None:
+        try:
+            client.publish(pid, release)
+        except DataverseError as err:
+            if "minor" in str(err).lower() and release == "minor":
+                raise DataverseRequestError(
+                    f"{err} Dataverse allows a minor release only when no file was added, "
+                    "replaced or deleted since the last release; publish again with "
+                    "release='major'."
+                ) from None
+            raise
+        latest = client.get_dataset(pid)["latestVersion"]
+        report.released = True
+        run.target["releases"].append({"version": _version(latest), "type": release, "at": _now()})
+        run.save()
+        say(f"released {pid} as version {_version(latest)}")
     if latest["versionState"] == "RELEASED":
-        report.version = f"{latest.get('versionNumber')}.{latest.get('versionMinorNumber')}"
-    save()
-    say(f"done: {report.dataset_url} ({report.version})")
-    return report
+        report.version = _version(latest)
