@@ -44,10 +44,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume and not (out / "run.json").exists():
         raise UserError(f"--resume: {out} holds no run to resume (no run.json)")
     print(f"A4NN search '{cfg.name}' -> {out}" + (" (resuming)" if args.resume else ""))
-    reporter = ProgressReporter(cfg.train.epochs, per_epoch=not args.quiet)
-    session = run_search_local(cfg, out, resume=args.resume, reporter=reporter)
+    if cfg.orchestration.runner == "prefect":  # Prefect flow on Dask (flows/)
+        from flows.search_flow import run_search_flow
+
+        run_search_flow(cfg, out, resume=args.resume)
+    else:  # orchestration.runner: plain -- one model at a time in this process
+        reporter = ProgressReporter(cfg.train.epochs, per_epoch=not args.quiet)
+        run_search_local(cfg, out, resume=args.resume, reporter=reporter)
     print()
-    print(format_summary(summarize(session.run.root)))
+    print(format_summary(summarize(out)))
     return 0
 
 
@@ -154,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--server", required=True)
     pub.add_argument("--collection", required=True)
     pub.add_argument("--release", choices=["major", "minor"], help="also publish a version")
+    pub.add_argument("--metadata", help="dataset metadata YAML (default RUN_DIR/dataverse.yaml)")
+    pub.add_argument("--checkpoints", action="store_true", help="include every checkpoint")
     pub.set_defaults(func=_cmd_publish)
 
     fetch = sub.add_parser("fetch", help="download a dataset from a Dataverse server")
@@ -168,11 +175,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message is the whole story: printed without a traceback."""
+    errors: list[type[BaseException]] = [
+        UserError,
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+    ]
+    try:
+        from lineage.dataverse import DataverseError
+
+        errors.append(DataverseError)
+    except ImportError:  # pragma: no cover - pyDataverse is a core dependency
+        pass
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:
+    except _user_errors() as err:
+        if os.environ.get("A4NN_DEBUG"):
+            raise
         print(f"a4nn: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,123 @@
+"""The run bundle: what of a run goes to a data commons, in a documented layout.
+
+    BUNDLE/
+      README.md                 what this is and how to load it (one pandas call)
+      MANIFEST.json             every file with its size and SHA-256, the schema version
+      run.json  config.yaml  adapter_state.json
+      models.parquet  epochs.parquet  models.csv  epochs.csv
+      models/<id>/model.json
+      models/<id>/checkpoints/epoch_NNN.pt     only with checkpoints=True
+
+The bundle mirrors the run directory, so `analyzer.load_run(BUNDLE)` and
+`analyzer.load_commons(DOWNLOAD)` read it like a run. Files are hard-linked where the
+file system allows (no copy of large checkpoints), copied otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from lineage.atomic import atomic_write_json, atomic_write_text, read_json
+from lineage.checkpoints import sha256_file
+from lineage.schema import SCHEMA_VERSION
+
+TOP_FILES = (
+    "run.json",
+    "config.yaml",
+    "adapter_state.json",
+    "models.parquet",
+    "epochs.parquet",
+    "models.csv",
+    "epochs.csv",
+)
+
+README = """# A4NN run bundle: {name}
+
+Lineage of one neural architecture search run by A4NN (schema {schema}): every model's
+genome, decoded architecture, FLOPs and parameters, and every epoch's accuracy, loss,
+time and prediction-engine output{ckpt_note}.
+
+Load it in one call:
+
+```python
+from analyzer import load_run          # pip install a4nn
+tables = load_run("{name}")            # tables.models, tables.epochs (pandas DataFrames)
+```
+
+or with pandas alone:
+
+```python
+import pandas as pd
+models = pd.read_parquet("models.parquet")   # one row per model
+epochs = pd.read_parquet("epochs.parquet")   # one row per trained epoch
+```
+
+`MANIFEST.json` lists every file with its SHA-256. The columns are documented in A4NN's
+`docs/lineage.md`. Checkpoints (if present) hold state dicts only: load them with
+`torch.load(path, weights_only=True)` and rebuild the network from its genome
+(`a4nn.reload.load_model`).
+"""
+
+
+@dataclass
+class BundleInfo:
+    path: Path
+    files: int
+    size_bytes: int
+
+    def human_size(self) -> str:
+        size, units = float(self.size_bytes), ["B", "KiB", "MiB", "GiB", "TiB"]
+        while size >= 1024 and len(units) > 1:
+            size /= 1024
+            units.pop(0)
+        return f"{size:.1f} {units[0]}"
+
+
+def _place(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def make_bundle(run_dir: Path, out: Path | None = None, checkpoints: bool = False) -> BundleInfo:
+    """Assemble the bundle of `run_dir` (default: RUN_DIR/bundle) and report its size."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        raise FileNotFoundError(f"{run_dir} is not an A4NN run directory (no run.json)")
+    if not (run_dir / "models.parquet").exists():
+        raise FileNotFoundError(f"{run_dir} has no models.parquet: no model finished yet")
+    out = Path(out) if out is not None else run_dir / "bundle"
+    if out.exists():
+        shutil.rmtree(out)
+    sources: list[Path] = [run_dir / f for f in TOP_FILES if (run_dir / f).exists()]
+    models = run_dir / "models"
+    if models.is_dir():
+        sources += sorted(models.glob("*/model.json"))
+        if checkpoints:
+            sources += sorted(models.glob("*/checkpoints/*.pt"))
+    manifest = []
+    for src in sources:
+        rel = src.relative_to(run_dir)
+        _place(src, out / rel)
+        manifest.append(
+            {"path": rel.as_posix(), "bytes": src.stat().st_size, "sha256": sha256_file(src)}
+        )
+    name = read_json(run_dir / "run.json").get("name", run_dir.name)
+    atomic_write_text(
+        out / "README.md",
+        README.format(
+            name=name,
+            schema=SCHEMA_VERSION,
+            ckpt_note=", and a checkpoint per epoch" if checkpoints else "",
+        ),
+    )
+    atomic_write_json(out / "MANIFEST.json", {"schema_version": SCHEMA_VERSION, "files": manifest})
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return BundleInfo(out, sum(1 for p in out.rglob("*") if p.is_file()), total)

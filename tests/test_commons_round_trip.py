@@ -1,0 +1,77 @@
+"""A run goes to the (stand-in) commons with `a4nn publish` and comes back with `a4nn fetch`
+into pandas equal to the original; the token never lands in the run or the bundle."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from a4nn.cli import main
+from analyzer import load_commons, load_run
+from lineage.dataverse_standin import DataverseStandin
+
+TOKEN = "tok-e2e-SECRET-91b2"
+
+
+@pytest.fixture
+def published(tiny_config, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    assert main(["run", str(tiny_config(train={"epochs": 4}), "--out", str(run), "--quiet"]) == 0
+    (run / "dataverse.yaml").write_text(
+        "authors: [{name: 'Doe, Jane', affiliation: 'UTK'}]\n"
+        "contacts: [{name: 'Jane Doe', email: 'jane@example.org'}]\n"
+    )
+    monkeypatch.setenv("DATAVERSE_API_TOKEN", TOKEN)
+    with DataverseStandin(tokens={TOKEN: "@admin"}, collections=("a4nn",)) as dv:
+        capsys.readouterr()
+        code = main(["publish", str(run), "--server", dv.url, "--collection", "a4nn"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        yield run, dv, out
+
+
+def test_publish_fetch_load_round_trip(published, tmp_path, capsys):
+    run, dv, out = published
+    assert "bundle" in out and "files" in out  # the size is reported before publishing
+    pid = next(w for w in out.split() if w.startswith("doi:"))
+    dest = tmp_path / "download"
+    assert main(["fetch", pid, "--server", dv.url, "--out", str(dest)]) == 0
+    original, fetched = load_run(run), load_commons(dest)
+    for name in ("models", "epochs"):
+        a = getattr(original, name).drop(columns="run")
+        b = getattr(fetched, name).drop(columns="run")
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_rerun_publish_uploads_nothing_new(published, capsys):
+    run, dv, _ = published
+    assert main(["publish", str(run), "--server", dv.url, "--collection", "a4nn"]) == 0
+    out = capsys.readouterr().out
+    assert " 0 uploaded" in out
+    assert len(dv.datasets) == 1
+
+
+def test_token_never_written(published):
+    run, _, out = published
+    assert TOKEN not in out
+    for path in run.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_missing_metadata_names_the_file(tiny_config, tmp_path, capsys):
+    run = tmp_path / "run2"
+    assert main(["run", str(tiny_config(train={"epochs": 2}), "--out", str(run), "--quiet"]) == 0
+    code = main(["publish", str(run), "--server", "http://127.0.0.1:9", "--collection", "x"])
+    assert code == 2
+    assert "dataverse.yaml does not exist" in capsys.readouterr().err
+
+
+def test_wrong_token_is_a_clear_401(published, monkeypatch, capsys):
+    run, dv, _ = published
+    monkeypatch.setenv("DATAVERSE_API_TOKEN", "wrong-token")
+    (run / "publish.json").unlink()
+    assert main(["publish", str(run), "--server", dv.url, "--collection", "a4nn"]) == 2
+    err = capsys.readouterr().err
+    assert "401" in err or "API token" in err
+    assert "wrong-token" not in err
