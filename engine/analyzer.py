@@ -60,8 +60,17 @@ def probability_converged(
     confidence: float,
     lo: float | None,
     hi: float | None,
+    p_within: float | None = None,
 ) -> bool:
-    """Stop when the last n predictions agree within r and P(|error| <= delta) >= confidence."""
-    if std is None or not spread_converged(preds, n, r, lo, hi):
+    """Stop when the last n predictions agree within r and P(|error| <= delta) >= confidence.
+
+    `p_within` is that probability when the predictor estimated it (calibrated on past
+    models); otherwise a normal error with standard deviation `std` is assumed.
+    """
+    if not spread_converged(preds, n, r, lo, hi):
         return False
-    return prob_within(std, delta) >= confidence
+    if p_within is None:
+        if std is None:
+            return False
+        p_within = prob_within(std, delta)
+    return p_within >= confidence

@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-METHODS = ("paper", "off")
+METHODS = ("paper", "ensemble", "off")
 STOP_RULES = ("spread", "probability")
 DIRECTIONS = ("maximize", "minimize")
 LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 PRIORS = ("none", "previous_builds")
+FAMILIES_MODES = ("always", "without_prior")
 
 
 class EngineConfigError(ValueError):
@@ -44,12 +45,13 @@ class EngineConfig:
     r: float = 0.5  # ... within r of their median
     direction: str = "maximize"
     value_range: tuple[float | None, float | None] = (0.0, 100.0)
-    # fitting (ensemble method)
+    # fitting (ensemble method); families_mode "without_prior": fit families only while the
+    # previous-builds prior is not available yet (cold start), which keeps calls fast
+    families_mode: str = "always"
     loss: str = "soft_l1"
     loss_scale: float = 1.0  # in the units of the fitness
     warm_start: bool = True
     max_nfev: int = 30
-    recent_window: int = 0  # fit only the last k points (0: all)
     # stopping rule (ensemble method)
     stop_rule: str = "spread"
     delta: float = 0.5  # probability rule: |final - prediction| <= delta ...
@@ -59,8 +61,7 @@ class EngineConfig:
     prior: str = "none"
     prior_weight: float = 1.0
     prior_min_curves: int = 3
-    prior_neighbours: int = 10
-    prior_bandwidth: float = 1.0
+    prior_transform: str = "log_error"  # log_error (bounded fitness) or identity
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- construction -------------------------------------------------------------------------
@@ -144,22 +145,34 @@ class EngineConfig:
             raise bad("direction", self.direction, f"use one of {list(DIRECTIONS)}")
         if self.loss not in LOSSES:
             raise bad("loss", self.loss, f"use one of {list(LOSSES)}")
+        if self.families_mode not in FAMILIES_MODES:
+            raise bad("families_mode", self.families_mode, f"use one of {list(FAMILIES_MODES)}")
         if self.prior not in PRIORS:
             raise bad("prior", self.prior, f"use one of {list(PRIORS)}")
-        if not self.families:
-            raise bad("families", list(self.families), "name at least one curve family")
+        if not self.families and not (self.method == "ensemble" and self.prior != "none"):
+            raise bad(
+                "families",
+                list(self.families),
+                "name at least one curve family (only an ensemble with a prior may have none)",
+            )
         for fam in self.families:
             if fam not in FAMILIES:
                 raise bad("families", fam, f"known families: {sorted(FAMILIES)}")
-        for name in ("c_min", "e_pred", "n", "max_nfev", "prior_min_curves", "prior_neighbours"):
+        if self.prior_transform not in ("log_error", "identity"):
+            raise bad("prior_transform", self.prior_transform, "use log_error or identity")
+        if self.prior_transform == "log_error" and None in self.value_range:
+            raise bad(
+                "prior_transform",
+                self.prior_transform,
+                "log_error needs a bounded value_range; use identity for unbounded fitness (loss)",
+            )
+        for name in ("c_min", "e_pred", "n", "max_nfev", "prior_min_curves"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise bad(name, v, "use a whole number >= 1")
-        if not isinstance(self.recent_window, int) or self.recent_window < 0:
-            raise bad("recent_window", self.recent_window, "use a whole number >= 0 (0: all)")
         if not isinstance(self.target_offset, int) or isinstance(self.target_offset, bool):
             raise bad("target_offset", self.target_offset, "use a whole number (0 or -1)")
-        for name in ("r", "delta", "loss_scale", "prior_bandwidth"):
+        for name in ("r", "delta", "loss_scale"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
                 raise bad(name, v, "use a finite number > 0")
@@ -197,10 +210,33 @@ _PAPER = EngineConfig(
     stop_rule="spread",
 )
 
-_OFF = EngineConfig(name="off", method="off")
+# The issue-3 engine: previous-builds prior with a calibrated probabilistic stopping rule,
+# curve families for the cold start. Numbers chosen by cross-validation
+# (benchmarks/engine/select_default.py, SELECTION.md).
+_DEFAULT = EngineConfig(
+    name="default",
+    method="ensemble",
+    families=("pow3", "exp3"),
+    families_mode="without_prior",
+    c_min=2,
+    e_pred=25,
+    target_offset=-1,
+    n=2,
+    r=0.5,
+    loss="soft_l1",
+    loss_scale=1.0,
+    warm_start=True,
+    max_nfev=30,
+    stop_rule="probability",
+    delta=0.25,
+    confidence=0.8,
+    prior="previous_builds",
+    prior_weight=1.0,
+    prior_min_curves=3,
+    prior_transform="log_error",
+)
 
-# The issue-3 engine; its numbers were chosen by cross-validation (benchmarks/engine/).
-_DEFAULT = _PAPER  # replaced below once the ensemble engine exists
+_OFF = EngineConfig(name="off", method="off")
 
 PRESETS: dict[str, EngineConfig] = {"paper": _PAPER, "default": _DEFAULT, "off": _OFF}
 

@@ -38,6 +38,7 @@ class Prediction:
     params: dict[str, float] | None = None
     family: str | None = None
     note: str = ""
+    p_within: float | None = None  # P(|final - value| <= delta), if the predictor knows it
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,15 @@ class Tracker:
             return False
         if cfg.stop_rule == "probability":
             return probability_converged(
-                self.predictions, pred.std, cfg.n, cfg.r, cfg.delta, cfg.confidence, lo, hi
+                self.predictions,
+                pred.std,
+                cfg.n,
+                cfg.r,
+                cfg.delta,
+                cfg.confidence,
+                lo,
+                hi,
+                p_within=pred.p_within,
             )
         return spread_converged(self.predictions, cfg.n, cfg.r, lo, hi)
 
@@ -201,6 +210,14 @@ def _as_epoch(epoch: Any) -> int | None:
     if not math.isfinite(f) or f < 0 or f != int(f):
         return None
     return int(f)
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _join(*notes: str) -> str:
@@ -253,6 +270,25 @@ class Engine:
             if self._ensemble is not None:
                 self._ensemble.learn(tracker)
         except Exception:  # never end a search because of the engine
+            pass
+
+    def learn_curve(self, epochs: Any, values: Any, stopped: bool = False) -> None:
+        """Teach the engine a finished model's curve recorded elsewhere (another worker, or
+        a run being resumed): `epochs` 0-based, `values` the fitness; `stopped` if the engine
+        ended it early. Invalid points are dropped as `observe` would drop them."""
+        try:
+            if self._ensemble is None:
+                return
+            tr = self.start("learn_curve")
+            for e, v in zip(epochs, values, strict=True):
+                e2, v2 = _as_epoch(e), _as_float(v)
+                lo, hi = self.config.value_range
+                if e2 is not None and v2 is not None and in_range(v2, lo, hi):
+                    tr._points[e2] = v2
+            x, y = tr.curve()
+            self._ensemble.learn_curve(x, y, stopped)
+            self.finished += 1
+        except Exception:
             pass
 
     # -- prediction -----------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""The curve sets the engine benchmarks replay, found on disk.
+
+* `a4nn-1e15`: the published 1e15 development set (100 NSGA-Net models x 25 epochs);
+* every CSV or run directory (with `epochs.csv`) under `benchmarks/data/xfel-curves/`:
+  our own searches on simulated XFEL data recorded with the engine off.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from engine.replay import Curves, read_curves  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data"
+
+
+def curve_sets() -> dict[str, Curves]:
+    """name -> curves, the development set first."""
+    sets = {"a4nn-1e15": read_curves(DATA / "a4nn-icpp23" / "1gpu_1e15_training_data.csv")}
+    xfel = DATA / "xfel-curves"
+    if xfel.is_dir():
+        for p in sorted(xfel.iterdir()):
+            if p.suffix == ".csv" or (p.is_dir() and (p / "epochs.csv").is_file()):
+                sets[f"xfel-{p.stem}"] = read_curves(p)
+    return sets
+
+
+def subset(curves: Curves, keys: list) -> Curves:
+    """Only the given models, rows kept in training order (a search of its own)."""
+    ks = set(keys)
+    out = Curves(source=f"{curves.source}[{len(ks)} models]")
+    out.rows = [r for r in curves.rows if r[0] in ks]
+    out.labels = {k: v for k, v in curves.labels.items() if k in ks}
+    return out
+
+
+def halves(curves: Curves) -> list[Curves]:
+    """First and second half of the search, in training order."""
+    keys = curves.models()
+    h = len(keys) // 2
+    return [subset(curves, keys[:h]), subset(curves, keys[h:])]
+
+
+def budget_of(curves: Curves) -> int:
+    """The epoch budget of a set: its longest recorded curve."""
+    longest: dict = {}
+    for k, e, _ in curves.rows:
+        longest[k] = max(longest.get(k, 0), e + 1)
+    return max(longest.values())
