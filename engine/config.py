@@ -8,7 +8,7 @@ what is allowed, because users write these by hand.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,8 @@ class EngineConfig:
     prior: str = "none"
     prior_weight: float = 1.0
     prior_min_curves: int = 3
-    prior_transform: str = "log_error"  # log_error (bounded fitness) or identity
-    extra: dict[str, Any] = field(default_factory=dict)
+    prior_transform: str = "auto"  # log_error (bounded fitness), identity, or auto
+    calibration_min: int = 30  # standardised past errors needed before trusting them
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -158,15 +158,15 @@ class EngineConfig:
         for fam in self.families:
             if fam not in FAMILIES:
                 raise bad("families", fam, f"known families: {sorted(FAMILIES)}")
-        if self.prior_transform not in ("log_error", "identity"):
-            raise bad("prior_transform", self.prior_transform, "use log_error or identity")
+        if self.prior_transform not in ("auto", "log_error", "identity"):
+            raise bad("prior_transform", self.prior_transform, "use auto, log_error or identity")
         if self.prior_transform == "log_error" and None in self.value_range:
             raise bad(
                 "prior_transform",
                 self.prior_transform,
                 "log_error needs a bounded value_range; use identity for unbounded fitness (loss)",
             )
-        for name in ("c_min", "e_pred", "n", "max_nfev", "prior_min_curves"):
+        for name in ("c_min", "e_pred", "n", "max_nfev", "prior_min_curves", "calibration_min"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise bad(name, v, "use a whole number >= 1")
@@ -191,6 +191,17 @@ class EngineConfig:
                 list(self.families),
                 "method 'paper' fits only the paper's family; use method 'ensemble' for others",
             )
+
+    @property
+    def unit(self) -> float:
+        """Fitness units per point of r, delta and loss_scale.
+
+        With a bounded value_range these tolerances are points on a 0-100 scale of that
+        range, so one preset serves accuracy in 0-100 (unit 1) and in 0-1 (unit 0.01); with
+        an unbounded range they are in the fitness's own units.
+        """
+        lo, hi = self.value_range
+        return (hi - lo) / 100.0 if lo is not None and hi is not None else 1.0
 
     @property
     def target_x(self) -> int:
@@ -233,7 +244,7 @@ _DEFAULT = EngineConfig(
     prior="previous_builds",
     prior_weight=1.0,
     prior_min_curves=3,
-    prior_transform="log_error",
+    prior_transform="auto",
 )
 
 _OFF = EngineConfig(name="off", method="off")

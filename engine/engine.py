@@ -192,14 +192,14 @@ class Tracker:
                 self.predictions,
                 pred.std,
                 cfg.n,
-                cfg.r,
-                cfg.delta,
+                cfg.r * cfg.unit,
+                cfg.delta * cfg.unit,
                 cfg.confidence,
                 lo,
                 hi,
                 p_within=pred.p_within,
             )
-        return spread_converged(self.predictions, cfg.n, cfg.r, lo, hi)
+        return spread_converged(self.predictions, cfg.n, cfg.r * cfg.unit, lo, hi)
 
 
 def _as_epoch(epoch: Any) -> int | None:

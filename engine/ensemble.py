@@ -8,13 +8,23 @@ the target epoch, combined by inverse variance:
   previous epoch's parameters; the families are weighted by their fit (BIC-like weights
   exp(-n/2 log(rmse^2) - k/2 log n)). The spread between families and the residual scale,
   grown with the extrapolation distance, give the standard deviation.
-* **Previous builds** (after Chandrashekaran and Lane, ECML 2017): curves of models that
-  finished earlier in the same search, trained to the budget, are matched to the current
-  partial curve. Each previous curve k predicts final_k + (level_now - level_k(e)), its
-  final value shifted by the gap between the two curves at the current epoch; neighbours
-  are weighted by a Gaussian kernel on the distance between the recent parts of the
-  curves. The weighted spread of those predictions is the standard deviation. Levels use
-  the trailing 3-epoch maximum, because validation curves dip and rarely spike up.
+* **Previous builds** (after Chandrashekaran and Lane, ECML 2017, who extrapolate a curve
+  from the curves of models trained before it): models that finished earlier in the same
+  search and were trained to the budget form a pool. At epoch e the pool's final values
+  are regressed on the pool's levels at e (ordinary least squares; in log-error space
+  -log(1 - z) for a bounded fitness, so that 99.0 -> 99.9 and 90 -> 99 are alike), and
+  the current model's level gives its prediction with the usual prediction interval. The
+  residual variance is shrunk towards a prior value so that three curves cannot look
+  certain by chance. The level is the trailing 3-epoch maximum: validation curves dip,
+  and rarely spike up. Only models trained to the budget enter the pool, so a model
+  unlike the pool is not stopped early, trains to the end, and then joins the pool.
+
+The stopping rule (`stop_rule: probability`) asks for P(|final - prediction| <= delta) >=
+confidence. That probability is calibrated on the search itself: every prediction the
+engine made for a model that then trained to the budget leaves a standardised error
+|prediction - final| / std, and once there are `calibration_min` of them (default 30) the
+probability is their empirical fraction below delta / std (a split-conformal estimate);
+before that a normal error is assumed.
 
 Curves are handled in a normalised space z in which bigger is better: z = (y - low) /
 (high - low) when maximizing with a bounded range (accuracy in 0-100 or 0-1), z = (high -
@@ -134,7 +144,7 @@ class PreviousBuilds:
         t = f(self.finals)
         x0 = np.array([1.0, f(np.array([lv]))[0]])
         try:
-            xtx_inv = np.linalg.inv(X.T @ X)
+            xtx_inv = np.linalg.inv(X.T @ X + 1e-9 * np.eye(2))
         except np.linalg.LinAlgError:
             return None
         beta = xtx_inv @ (X.T @ t)
@@ -145,7 +155,10 @@ class PreviousBuilds:
         u = float(x0 @ beta)
         su = math.sqrt(max(s2, 1e-12) * (1.0 + float(x0 @ xtx_inv @ x0)))
         mean = float(finv(u))
-        return mean, su * slope(u), float(n)
+        std = su * slope(u)
+        if not (math.isfinite(mean) and math.isfinite(std)):
+            return None
+        return mean, std, float(n)
 
 
 _EPS = 1e-3  # in z units: log-error space treats 100% as 99.9%
@@ -170,6 +183,9 @@ class EnsemblePredictor:
         self.norm = Normalizer(cfg)
         self.builds = PreviousBuilds()
         self.families = [FAMILIES[f] for f in cfg.families if f != "paper"]
+        self.transform = cfg.prior_transform
+        if self.transform == "auto":
+            self.transform = "log_error" if self.norm.bounded else "identity"
         # |error| / std of past predictions, per kind ("prior" or "families"), from models
         # that trained to the budget: the empirical calibration of the stopping rule
         self.calib: dict[str, list[float]] = {"prior": [], "families": []}
@@ -202,7 +218,7 @@ class EnsemblePredictor:
         from .analyzer import prob_within
 
         past = self.calib[kind]
-        m = int(self.cfg.extra.get("calibration_min", 30))
+        m = self.cfg.calibration_min
         if len(past) < m or std_z <= 0:
             return prob_within(std_z, delta_z)
         s = np.asarray(past)
@@ -223,7 +239,7 @@ class EnsemblePredictor:
 
         prior = None
         if cfg.prior == "previous_builds" and self.builds.n >= cfg.prior_min_curves:
-            prior = self.builds.predict(x, z, cfg.prior_transform)
+            prior = self.builds.predict(x, z, self.transform)
         if prior is not None:
             pm, ps, n_eff = prior
             lo, hi = self.norm.z_limits()
@@ -255,7 +271,7 @@ class EnsemblePredictor:
             params=params,
             family=family,
             note="; ".join(notes),
-            p_within=self.p_within(kind, std, self.norm.dz(cfg.delta)),
+            p_within=self.p_within(kind, std, self.norm.dz(cfg.delta * cfg.unit)),
         )
 
     def _fit_families(
@@ -264,7 +280,7 @@ class EnsemblePredictor:
         cfg = self.cfg
         xs, zs = x, z
         warm = tracker.state.setdefault("warm", {})
-        f_scale = self.norm.dz(cfg.loss_scale)
+        f_scale = self.norm.dz(cfg.loss_scale * cfg.unit)
         fits = []
         for fam in self.families:
             p0 = warm.get(fam.name) if cfg.warm_start else None
