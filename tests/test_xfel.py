@@ -108,6 +108,17 @@ def test_element_column_wins(tmp_path):
     np.testing.assert_allclose(st.coords[1], [1, 2, 3])
 
 
+def test_first_model_and_first_altloc_only(tmp_path):
+    a = pdb_line(1, "N", "MET", 0, 0, 0)
+    alt_b = pdb_line(2, "N", "MET", 5, 5, 5)
+    alt_b = alt_b[:16] + "B" + alt_b[17:]
+    second_model = pdb_line(3, "C", "MET", 9, 9, 9)
+    p = tmp_path / "models.pdb"
+    p.write_text("MODEL 1\n" + a + "\n" + alt_b + "\nENDMDL\nMODEL 2\n" + second_model + "\n")
+    st = read_pdb(p)
+    assert st.n_atoms == 1 and list(st.elements) == ["N"]
+
+
 def test_pdb_missing_file_is_named(tmp_path):
     with pytest.raises(PDBError, match=r"nope\.pdb does not exist"):
         read_pdb(tmp_path / "nope.pdb")

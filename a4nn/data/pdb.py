@@ -82,6 +82,10 @@ def infer_element(name: str, resname: str, record: str) -> str:
 def read_pdb(path: str | Path) -> Structure:
     """Read the ATOM and HETATM records of ``path`` (fixed PDB columns).
 
+    Only the first model is read (up to ``END``/``ENDMDL``) and, of atoms with alternate
+    locations, only the first (altLoc blank, ``A`` or ``1``). Waters and ligands in
+    HETATM records are kept: remove them from the file if they should not scatter.
+
     Raises ``PDBError`` naming the file when it is missing, holds no atoms, or a record
     cannot be parsed (with its line number).
     """
@@ -101,6 +105,8 @@ def read_pdb(path: str | Path) -> Structure:
             if record in ("END", "ENDMDL") and coords:
                 break  # first model only
             continue
+        if len(line) > 16 and line[16] not in " A1":
+            continue  # alternate locations: keep the first (blank, A or 1)
         try:
             xyz = (float(line[30:38]), float(line[38:46]), float(line[46:54]))
         except ValueError:
