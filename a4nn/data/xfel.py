@@ -354,6 +354,8 @@ def simulate_dataset(
         )
     _check_empty(out)
     structures = [read_pdb(p) for p in files]
+    if progress:
+        print(f"computing the 3D diffraction intensity of {' and '.join(tokens)} (once) ...")
     simulator = XFELSimulator(structures, detector or Detector())
     return write_dataset(simulator, out, fluence, n_train, n_test, seed, progress)
 
