@@ -94,8 +94,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from lineage.publish_run import publish_run
 
-    publish_run(
-        Path(args.run_dir), server=args.server, collection=args.collection, release=args.release
+    report = publish_run(
+        Path(args.run_dir),
+        server=args.server,
+        collection=args.collection,
+        metadata_file=Path(args.metadata) if args.metadata else None,
+        release=args.release,
+        checkpoints=args.checkpoints,
+    )
+    print(
+        f"published {report.persistent_id} ({report.version}): {len(report.uploaded)} uploaded, "
+        f"{len(report.replaced)} replaced, {len(report.skipped)} already there -> {report.dataset_url}"
     )
     return 0
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from a4nn.config import config_from_dict
 from adapters.nsganet.model import build_model
+from adapters.nsganet.space import nodes_for_bits
 from lineage.checkpoints import CheckpointError, load_checkpoint
 from lineage.run_dir import RunDir
 
@@ -49,11 +50,13 @@ def load_model(run_dir: str | Path, model_id: int, epoch: int | None = None) -> 
         )
     cfg = config_from_dict(yaml.safe_load((run.root / "config.yaml").read_text()))
     shape = meta["input_shape"]
+    genome = meta["candidate"]["genome"]
     model = build_model(
-        meta["candidate"]["genome"],
+        genome,
         in_channels=int(shape[0]),
         num_classes=int(meta["num_classes"]),
         channels=cfg.search.channels,
+        nodes_per_phase=nodes_for_bits(len(genome[0])),
     )
     state = load_checkpoint(md.root / row["checkpoint"], row["checkpoint_sha256"])
     model.load_state_dict(state["model"])

@@ -41,14 +41,19 @@ def package_versions() -> dict[str, str]:
 
 
 def make_engine(cfg: RunConfig) -> Engine:
-    """The run's engine: preset, optional YAML, overrides; e_pred defaults to the budget."""
+    """The run's engine: preset (or engine YAML) plus overrides.
+
+    `e_pred` is the epoch budget unless `engine.e_pred` is set; with `engine.config`
+    (a YAML file), that file's `e_pred` wins unless `engine.e_pred` is set.
+    """
     sec = cfg.engine
+    overrides = dict(sec.overrides)
+    if sec.e_pred is not None:
+        overrides["e_pred"] = sec.e_pred
     if sec.config is not None:
-        eng = Engine.from_yaml(sec.config)
-    else:
-        eng = Engine.from_preset(sec.preset, **sec.overrides)
-    eng.config.e_pred = sec.e_pred if sec.e_pred is not None else cfg.train.epochs
-    return eng
+        return Engine.from_yaml(sec.config, **overrides)
+    overrides.setdefault("e_pred", cfg.train.epochs)
+    return Engine.from_preset(sec.preset, **overrides)
 
 
 @dataclass

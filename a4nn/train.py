@@ -28,7 +28,9 @@ from torch import nn
 from a4nn.config import RunConfig
 from a4nn.cost import count_cost
 from a4nn.types import Candidate, Result
-from adapters.nsganet.model import build_model, describe
+from adapters.nsganet.decode import describe
+from adapters.nsganet.model import build_model
+from adapters.nsganet.space import nodes_for_bits
 from engine import Engine
 from lineage.checkpoints import CheckpointError, CheckpointWriter, load_checkpoint
 from lineage.run_dir import ModelDir, RunDir
@@ -119,7 +121,7 @@ def _train_epoch(
             return float("nan"), float("nan")
         loss.backward()
         opt.step()
-        total_loss += float(loss) * len(idx)
+        total_loss += loss.item() * len(idx)
         correct += int((out.argmax(1) == yb).sum())
     return total_loss / n, 100.0 * correct / n
 
@@ -148,6 +150,7 @@ def build_candidate_model(cfg: RunConfig, genome: list[list[int]], data: TensorD
         in_channels=data.image_shape[0],
         num_classes=data.num_classes,
         channels=cfg.search.channels,
+        nodes_per_phase=nodes_for_bits(len(genome[0])) if genome else 4,
     )
 
 

@@ -31,11 +31,23 @@ def make_blob_arrays(n_train: int = 64, n_test: int = 32, size: int = 12, seed: 
     return x_train, y_train, x_test, y_test
 
 
+def write_blob_npz(folder: Path) -> Path:
+    x_train, y_train, x_test, y_test = make_blob_arrays()
+    path = folder / "blobs.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
 @pytest.fixture
 def blob_npz(tmp_path: Path) -> Path:
-    x_train, y_train, x_test, y_test = make_blob_arrays()
-    path = tmp_path / "blobs.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return write_blob_npz(tmp_path)
+
+
+def write_tiny_config(folder: Path, **over) -> Path:
+    """Write blobs.npz and a tiny config using it into `folder`; return the config path."""
+    npz = write_blob_npz(folder)
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config_dict(npz, **over)))
     return path
 
 
@@ -55,6 +67,7 @@ def tiny_config_dict(npz: Path, **over) -> dict:
             "channels": [4, 4, 4],
         },
         "engine": {"preset": "paper"},
+        "orchestration": {"runner": "plain"},  # tests of the Prefect flow set "prefect"
     }
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):

@@ -3,20 +3,36 @@ into pandas equal to the original; the token never lands in the run or the bundl
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from a4nn.cli import main
 from analyzer import load_commons, load_run
 from lineage.dataverse_standin import DataverseStandin
+from tests.conftest import write_tiny_config
 
 TOKEN = "tok-e2e-SECRET-91b2"
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("commons")
+    run = folder / "run"
+    cfg = write_tiny_config(folder, train={"epochs": 4})
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", str(cfg), "--out", str(run), "--quiet"]) == 0
+    return run
+
+
 @pytest.fixture
-def published(tiny_config, tmp_path, monkeypatch, capsys):
+def published(tiny_run, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    assert main(["run", str(tiny_config(train={"epochs": 4}), "--out", str(run), "--quiet"]) == 0
+    shutil.copytree(tiny_run, run)
     (run / "dataverse.yaml").write_text(
         "authors: [{name: 'Doe, Jane', affiliation: 'UTK'}]\n"
         "contacts: [{name: 'Jane Doe', email: 'jane@example.org'}]\n"
@@ -59,9 +75,9 @@ def test_token_never_written(published):
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
-def test_missing_metadata_names_the_file(tiny_config, tmp_path, capsys):
+def test_missing_metadata_names_the_file(tiny_run, tmp_path, capsys):
     run = tmp_path / "run2"
-    assert main(["run", str(tiny_config(train={"epochs": 2}), "--out", str(run), "--quiet"]) == 0
+    shutil.copytree(tiny_run, run)
     code = main(["publish", str(run), "--server", "http://127.0.0.1:9", "--collection", "x"])
     assert code == 2
     assert "dataverse.yaml does not exist" in capsys.readouterr().err

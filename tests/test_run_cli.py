@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pandas as pd
@@ -9,13 +11,18 @@ import pytest
 
 from a4nn.cli import main
 from lineage.checkpoints import load_checkpoint, sha256_file
+from tests.conftest import write_tiny_config
 
 
-@pytest.fixture
-def finished_run(tiny_config, tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["run", str(tiny_config()), "--out", str(out), "--quiet"]) == 0
-    return out, capsys.readouterr().out
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One tiny search shared by the read-only tests of this module (saves minutes)."""
+    folder = tmp_path_factory.mktemp("finished")
+    out = folder / "run"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["run", str(write_tiny_config(folder)), "--out", str(out), "--quiet"]) == 0
+    return out, buf.getvalue()
 
 
 def test_run_writes_tables_checkpoints_and_summary(finished_run):
@@ -28,7 +35,9 @@ def test_run_writes_tables_checkpoints_and_summary(finished_run):
     assert (models["epochs_trained"] <= 7).all()
     # one epochs row per trained epoch, and the counts agree
     assert len(epochs) == models["epochs_trained"].sum()
-    assert (epochs.groupby("model_id")["epoch"].apply(lambda e: list(e) == list(range(len(e))))).all()
+    assert (
+        epochs.groupby("model_id")["epoch"].apply(lambda e: list(e) == list(range(len(e))))
+    ).all()
     assert (models["mflops"] > 0).all() and (models["params"] > 0).all()
     # predictions start after C_min = 3 epochs
     first = epochs[epochs["epoch"] < 3]
