@@ -198,19 +198,35 @@ class EnsemblePredictor:
     def learn_curve(
         self, x: np.ndarray, y: np.ndarray, stopped: bool, log: list | None = None
     ) -> None:
-        """Add a finished model's curve (only what was trained) and its prediction log."""
+        """Add a finished model's curve (only what was trained) to the pool and calibration.
+
+        For a model trained to the budget, the calibration of the prior gets the standardised
+        errors of what the pool, as it stands before this model joins, predicts for it at
+        every epoch from C_min on (leave-one-out, so it is the same whether the curve comes
+        from a tracker here or from another worker's run directory); the calibration of the
+        families gets the errors of the family predictions the tracker logged in situ.
+        """
         if len(x) == 0:
             return
+        cfg = self.cfg
         self.norm.ready(float(y[0]))
         z = self.norm.z(y)
-        complete = not stopped and x[-1] >= self.cfg.target_x
+        complete = not stopped and x[-1] >= cfg.target_x
         if complete:
-            final = float(np.interp(self.cfg.target_x, x, z))
+            final = float(np.interp(cfg.target_x, x, z))
             for _, mean, std, kind in log or []:
-                if std > 0 and math.isfinite(mean):
+                if kind == "families" and std > 0 and math.isfinite(mean):
                     self.calib[kind].append(abs(mean - final) / std)
-        if self.cfg.prior != "none":
-            self.builds.add(x, z, self.cfg.target_x, complete=complete)
+            if cfg.prior != "none" and self.builds.n >= cfg.prior_min_curves:
+                for e in range(cfg.c_min, cfg.target_x):
+                    upto = x <= e
+                    if np.count_nonzero(upto) <= cfg.c_min:
+                        continue
+                    got = self.builds.predict(x[upto], z[upto], self.transform)
+                    if got is not None and got[1] > 0:
+                        self.calib["prior"].append(abs(got[0] - final) / got[1])
+        if cfg.prior != "none":
+            self.builds.add(x, z, cfg.target_x, complete=complete)
 
     def p_within(self, kind: str, std_z: float, delta_z: float) -> float:
         """P(|final - prediction| <= delta): empirical from past standardised errors when

@@ -137,19 +137,22 @@ def read_curves(path: str | Path) -> Curves:
     return out
 
 
-def _as_config(config: EngineConfig | dict[str, Any] | str | None) -> EngineConfig:
+def _as_config(config: EngineConfig | Engine | dict[str, Any] | str | None) -> EngineConfig:
+    """Settings for a replay; an `Engine` contributes its config (the replay starts fresh)."""
     if config is None:
         return preset("paper")
     if isinstance(config, str):
         return preset(config)
     if isinstance(config, dict):
         return EngineConfig.from_dict(config)
+    if isinstance(config, Engine):
+        return config.config
     return config
 
 
 def replay(
     curves: Curves,
-    config: EngineConfig | dict[str, Any] | str | None = None,
+    config: EngineConfig | Engine | dict[str, Any] | str | None = None,
     *,
     details: bool = False,
 ) -> dict[str, Any]:
@@ -180,21 +183,55 @@ def replay(
             eng.finish(tr)
             done.add(key)
 
+    report = summarize(
+        curves,
+        {k: tr.fitness() for k, tr in trackers.items()},
+        used,
+        {k: tr.converged for k, tr in trackers.items()},
+        seconds,
+        name=cfg.name,
+        stop_epoch=stop_epoch,
+        details=details,
+    )
+    report["config"] = cfg.to_dict()
+    return report
+
+
+def true_final(curves: Curves, key: Any) -> float:
+    """A model's true fitness: its last recorded valid value."""
+    _, values = curves.curve(key)
+    valid = [v for v in values if math.isfinite(v)]
+    return valid[-1] if valid else float("nan")
+
+
+def summarize(
+    curves: Curves,
+    fitness: dict[Any, float],
+    used: dict[Any, int],
+    stopped: dict[Any, bool],
+    seconds: list[float],
+    *,
+    name: str,
+    stop_epoch: dict[Any, int | None] | None = None,
+    details: bool = False,
+) -> dict[str, Any]:
+    """The DESIGN.md report for any early-stopping method replayed on `curves`.
+
+    `fitness` is what the method handed to the NAS per model, `used` the epochs it let
+    run, `stopped` whether the fitness came from an early stop, `seconds` the duration of
+    each call to the method.
+    """
     keys = curves.models()
-    fit_l, true_l, stopped, per_model = [], [], [], []
+    fit_l, true_l, stop_l, per_model = [], [], [], []
     for key in keys:
-        epochs, values = curves.curve(key)
-        valid = [(e, v) for e, v in zip(epochs, values, strict=True) if math.isfinite(v)]
-        true = valid[-1][1] if valid else float("nan")
-        tr = trackers[key]
-        fit = tr.fitness()
+        true, fit = true_final(curves, key), fitness[key]
         per_model.append(
             {
                 "model": curves.labels.get(key, str(key)),
-                "recorded_epochs": len(epochs),
+                "recorded_epochs": sum(1 for k, _, _ in curves.rows if k == key),
                 "epochs_used": used[key],
-                "converged": tr.converged,
-                "stop_epoch": stop_epoch.get(key),
+                "converged": bool(stopped[key]),
+                "stop_epoch": (stop_epoch or {}).get(key),
                 "fitness": fit,
                 "true": true,
             }
@@ -202,14 +239,14 @@ def replay(
         if math.isfinite(fit) and math.isfinite(true):
             fit_l.append(fit)
             true_l.append(true)
-            stopped.append(tr.converged)
-    f, t, s = np.array(fit_l), np.array(true_l), np.array(stopped, bool)
+            stop_l.append(bool(stopped[key]))
+    f, t, s = np.array(fit_l), np.array(true_l), np.array(stop_l, bool)
     budget = len(curves.rows)
     n_used = sum(used.values())
     err = f[s] - t[s]
     report: dict[str, Any] = {
         "source": curves.source,
-        "preset": cfg.name,
+        "preset": name,
         "models": len(keys),
         "epochs_budget": budget,
         "epochs_used": n_used,
@@ -223,7 +260,6 @@ def replay(
         "regret": regret(f, t),
         "ms_per_call": 1000.0 * float(np.median(seconds)) if seconds else float("nan"),
         "calls": len(seconds),
-        "config": cfg.to_dict(),
     }
     if details:
         report["per_model"] = per_model
@@ -232,7 +268,7 @@ def replay(
 
 def replay_file(
     path: str | Path,
-    config: EngineConfig | dict[str, Any] | str | None = None,
+    config: EngineConfig | Engine | dict[str, Any] | str | None = None,
     *,
     details: bool = False,
 ) -> dict[str, Any]:

@@ -257,3 +257,27 @@ def test_curve_file_errors_name_file_line_and_column(tmp_path):
     f.write_text("model_id,epoch,val_acc\n,0,50\n")
     with pytest.raises(CurveFormatError, match="line 2: column 'model_id' is empty"):
         read_curves(f)
+
+
+def test_ranking_metrics_by_hand():
+    from engine.metrics import kendall_tau, kendall_tau_eps, regret, top_k_overlap
+
+    true = np.array([99.9, 99.95, 97.0, 98.0])
+    fit = np.array([99.0, 99.5, 97.5, 97.4])
+    # pairs with |true diff| >= 0.5: all but (0, 1); only (2, 3) is discordant -> (4 - 1) / 5
+    assert kendall_tau_eps(fit, true) == pytest.approx(0.6)
+    assert kendall_tau(fit, true) == pytest.approx(4 / 6)  # 5 concordant, 1 discordant
+    assert top_k_overlap(fit, true, 2) == 1.0 and top_k_overlap(fit, true, 3) == pytest.approx(
+        2 / 3
+    )
+    assert regret(fit, true) == 0.0 and regret(-fit, true) == pytest.approx(99.95 - 98.0)
+    assert math.isnan(kendall_tau_eps(np.array([1.0, 2.0]), np.array([99.9, 99.95])))
+
+
+def test_replay_accepts_an_engine_and_writes_json(tmp_path):
+    from engine import to_json
+
+    path = commons_slice(tmp_path, 2)
+    r = replay_file(path, Engine.from_preset("paper"))
+    assert r["preset"] == "paper" and r["models"] == 2
+    assert '"kendall_tau"' in to_json(r) and "NaN" not in to_json(r)
