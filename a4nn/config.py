@@ -77,8 +77,16 @@ class SearchConfig(_Strict):
     n_generations: int | None = Field(None, ge=1)
     phases: int | None = Field(None, ge=1)
     nodes_per_phase: int | None = Field(None, ge=2)
-    channels: list[int] | int = Field(default_factory=lambda: [16, 32, 64])
+    channels: list[int] | int | None = None  # None: the preset's (paper: 24, 48, 96)
     seed: int | None = None
+
+    def resolved_channels(self) -> list[int] | int:
+        """Channel widths per phase: the config's, else the adapter preset's."""
+        if self.channels is not None:
+            return self.channels
+        from adapters.nsganet.presets import get_preset
+
+        return list(get_preset(self.preset).channels)
 
     def adapter_overrides(self) -> dict[str, Any]:
         """Only the fields the user set, so the preset fills the rest."""
@@ -119,6 +127,7 @@ class JobqueueConfig(_Strict):
     memory: str = "32GB"
     gpus_per_job: int = Field(1, ge=1)
     jobs: int = Field(1, ge=1)
+    resource_spec: str | None = None  # PBS `-l` select line, e.g. select=1:ncpus=4:ngpus=1
     job_extra_directives: list[str] = Field(default_factory=list)
     job_script_prologue: list[str] = Field(default_factory=list)
     interface: str | None = None

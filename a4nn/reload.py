@@ -55,7 +55,7 @@ def load_model(run_dir: str | Path, model_id: int, epoch: int | None = None) -> 
         genome,
         in_channels=int(shape[0]),
         num_classes=int(meta["num_classes"]),
-        channels=cfg.search.channels,
+        channels=cfg.search.resolved_channels(),
         nodes_per_phase=nodes_for_bits(len(genome[0])),
     )
     state = load_checkpoint(md.root / row["checkpoint"], row["checkpoint_sha256"])

@@ -149,7 +149,7 @@ def build_candidate_model(cfg: RunConfig, genome: list[list[int]], data: TensorD
         genome,
         in_channels=data.image_shape[0],
         num_classes=data.num_classes,
-        channels=cfg.search.channels,
+        channels=cfg.search.resolved_channels(),
         nodes_per_phase=nodes_for_bits(len(genome[0])) if genome else 4,
     )
 
