@@ -60,7 +60,8 @@ class EngineConfig:
     # previous builds (ensemble method)
     prior: str = "none"
     prior_weight: float = 1.0
-    prior_min_curves: int = 3
+    prior_min_curves: int = 3  # models trained to the budget before the prior predicts and,
+    # with a prior, before any model is stopped (they seed the pool)
     prior_transform: str = "auto"  # log_error (bounded fitness), identity, or auto
     calibration_min: int = 30  # standardised past errors needed before trusting them
 

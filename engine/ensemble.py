@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .engine import Prediction, Tracker
 
 ENVELOPE = 3  # trailing window of the level (epochs)
+GAIN_UNCERTAINTY = 0.5  # std of a family's extrapolated gain, as a fraction of that gain
 PRIOR_DF = 3.0  # pseudo degrees of freedom of the residual-variance prior
 PRIOR_S2 = {"log_error": 0.5**2, "identity": 0.05**2}  # its value, in transformed units
 
@@ -139,6 +140,11 @@ class PreviousBuilds:
         if n < 3 or e >= self.levels.shape[1]:
             return None
         lv = envelope(on_grid(x, z, e))[e]
+        pool = self.levels[:, e]
+        if not pool.min() <= lv <= pool.max():
+            # outside what previous builds have shown at this epoch: do not extrapolate the
+            # regression; the model trains on, and once finished widens the pool
+            return None
         f, finv, slope = _TRANSFORMS[transform]
         X = np.column_stack([np.ones(n), f(self.levels[:, e])])
         t = f(self.finals)
@@ -275,6 +281,12 @@ class EnsemblePredictor:
 
         if not parts:
             return Prediction(float("inf"), family=family, note="; ".join(notes) or "no prediction")
+        warming = cfg.prior != "none" and self.builds.n < cfg.prior_min_curves
+        if warming:
+            notes.append(
+                f"warming up: {self.builds.n} of {cfg.prior_min_curves} models trained to the "
+                "budget before any is stopped"
+            )
         prec = np.array([1.0 / max(s, 1e-12) ** 2 for _, s in parts])
         means = np.array([m for m, _ in parts])
         mean = float(np.sum(prec * means) / prec.sum())
@@ -287,7 +299,9 @@ class EnsemblePredictor:
             params=params,
             family=family,
             note="; ".join(notes),
-            p_within=self.p_within(kind, std, self.norm.dz(cfg.delta * cfg.unit)),
+            p_within=0.0
+            if warming
+            else self.p_within(kind, std, self.norm.dz(cfg.delta * cfg.unit)),
         )
 
     def _fit_families(
@@ -324,6 +338,10 @@ class EnsemblePredictor:
         mean = float(np.sum(w * preds))
         between = float(np.sum(w * (preds - mean) ** 2))
         reach = max(target - float(x[-1]), 0.0) / (float(x[-1]) + 1.0)
-        std = math.sqrt(between + rmse**2 * (1.0 + reach))
+        # the improvement still to come is itself uncertain: a smooth curve fitted exactly
+        # by a family says nothing certain about a gain it has not shown yet
+        gains = [abs(f.prediction - float(fam.f(x[-1:], f.params)[0])) for fam, f in fits]
+        gain = float(np.sum(w * np.array(gains)))
+        std = math.sqrt(between + rmse**2 * (1.0 + reach) + (GAIN_UNCERTAINTY * gain) ** 2)
         best_fam, best = fits[int(np.argmax(w))]
         return mean, std, best.params_dict(best_fam.params), best_fam.name

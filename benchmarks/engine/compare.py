@@ -51,7 +51,7 @@ def meets(r: dict) -> bool:
     )
 
 
-def run_set(name: str, curves, skip_lcmodel: bool) -> tuple[dict, list[str]]:
+def run_set(name: str, curves, skip_lcmodel: bool, reuse: dict) -> tuple[dict, list[str]]:
     budget = budget_of(curves)
     out: dict[str, dict] = {}
     skipped: list[str] = []
@@ -60,6 +60,9 @@ def run_set(name: str, curves, skip_lcmodel: bool) -> tuple[dict, list[str]]:
         r = replay(curves, cfg)
         out[preset] = {k: r[k] for k in KEYS}
         print(f"{name} {preset}: {out[preset]}", flush=True)
+    if reuse:
+        out.update({m: r for m, r in reuse.items() if m not in ("paper", "default")})
+        return out, ["peer rows reused from the previous RESULTS.json (--reuse-peers)"]
     try:
         from peers import optuna_pruners, replay_optuna
 
@@ -89,14 +92,26 @@ def fmt(v, spec: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-lcmodel", action="store_true")
+    ap.add_argument(
+        "--reuse-peers",
+        action="store_true",
+        help="rerun only our presets; take the peers' rows from the existing RESULTS.json",
+    )
     args = ap.parse_args()
+    old = {}
+    if args.reuse_peers and (HERE / "RESULTS.json").is_file():
+        old = json.loads((HERE / "RESULTS.json").read_text())["results"]
     t0 = time.time()
     sets = curve_sets()
     results, skipped = {}, {}
     for name, curves in sets.items():
-        results[name], skipped[name] = run_set(name, curves, args.skip_lcmodel)
-    cmd = ".venv/bin/python benchmarks/engine/compare.py" + (
-        " --skip-lcmodel" if args.skip_lcmodel else ""
+        results[name], skipped[name] = run_set(
+            name, curves, args.skip_lcmodel, old.get(name, {}) if args.reuse_peers else {}
+        )
+    cmd = (
+        ".venv/bin/python benchmarks/engine/compare.py"
+        + (" --skip-lcmodel" if args.skip_lcmodel else "")
+        + (" --reuse-peers" if args.reuse_peers else "")
     )
     machine = f"{platform.node()} {platform.machine()}, 2 cores, Python {platform.python_version()}"
     payload = {
