@@ -1,0 +1,132 @@
+"""Lineage under faults: reload any epoch, resume after kill -9, corrupt checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from a4nn.cli import main
+from a4nn.config import load_config
+from a4nn.dataset import prepare_data
+from a4nn.reload import load_model
+from a4nn.train import evaluate
+from lineage.checkpoints import CheckpointError
+from tests.conftest import write_tiny_config
+
+COMPARE = ["model_id", "epoch", "train_loss", "val_acc", "val_loss", "prediction", "converged"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted tiny run, to compare interrupted ones against."""
+    folder = tmp_path_factory.mktemp("ref")
+    cfg = write_tiny_config(folder)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", str(cfg), "--out", str(folder / "run"), "--quiet"]) == 0
+    return folder / "run", cfg
+
+
+def test_reload_any_epoch_reproduces_recorded_accuracy(reference):
+    run, cfg_path = reference
+    cfg = load_config(cfg_path)
+    data = prepare_data(cfg.data, progress=False)
+    x, y = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    epochs = pd.read_csv(run / "epochs.csv")
+    for row in epochs.groupby("model_id").head(2).itertuples():  # a couple of epochs each
+        model = load_model(run, row.model_id, row.epoch)
+        _, acc = evaluate(model, x, y, 64, torch.device("cpu"))
+        assert acc == pytest.approx(row.val_acc, abs=1e-9)
+
+
+def test_reload_names_missing_epoch(reference):
+    run, _ = reference
+    with pytest.raises(CheckpointError, match="was not trained to epoch 99"):
+        load_model(run, 0, 99)
+
+
+def test_reload_detects_corrupt_checkpoint(reference, tmp_path):
+    run, _ = reference
+    ckpt = run / "models" / "00000" / "checkpoints" / "epoch_001.pt"
+    original = ckpt.read_bytes()
+    try:
+        ckpt.write_bytes(original[: len(original) // 2])
+        with pytest.raises(CheckpointError, match="epoch_001.pt is corrupt"):
+            load_model(run, 0, 1)
+        assert len(pd.read_csv(run / "epochs.csv")) > 0  # the records are untouched
+    finally:
+        ckpt.write_bytes(original)
+
+
+def _epoch_rows(run: Path) -> int:
+    total = 0
+    for f in (run / "models").glob("*/epochs.csv"):
+        with contextlib.suppress(Exception):
+            total += len(pd.read_csv(f))
+    return total
+
+
+def test_kill_9_mid_run_then_resume_matches_uninterrupted(reference, tmp_path):
+    ref_run, cfg = reference
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "a4nn.cli", "run", str(cfg), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _epoch_rows(out) < 12 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # whatever instant it died at, what it left is readable
+    for f in (out / "models").glob("*/epochs.csv"):
+        pd.read_csv(f)
+    for f in out.glob("*.parquet"):
+        pd.read_parquet(f)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", str(cfg), "--out", str(out), "--resume", "--quiet"]) == 0
+    got, want = pd.read_csv(out / "epochs.csv"), pd.read_csv(ref_run / "epochs.csv")
+    assert not got.duplicated(["model_id", "epoch"]).any()
+    key = ["model_id", "epoch"]
+    got, want = (
+        got.sort_values(key).reset_index(drop=True),
+        want.sort_values(key).reset_index(drop=True),
+    )
+    pd.testing.assert_frame_equal(got[COMPARE], want[COMPARE])
+
+
+def test_resume_skips_truncated_last_checkpoint(reference, tmp_path):
+    """A model whose newest checkpoint is truncated resumes from the one before it."""
+    ref_run, cfg = reference
+    out = tmp_path / "run"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    # make the last model look cut off mid-training, with a torn newest checkpoint
+    models = pd.read_csv(out / "models.csv")
+    last = int(models["model_id"].iloc[-1])
+    md = out / "models" / f"{last:05d}"
+    m = json.loads((md / "model.json").read_text())
+    m.pop("result")
+    (md / "model.json").write_text(json.dumps(m))
+    rows = pd.read_csv(md / "epochs.csv")
+    newest = md / rows["checkpoint"].iloc[-1]
+    newest.write_bytes(newest.read_bytes()[:100])
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", str(cfg), "--out", str(out), "--resume", "--quiet"]) == 0
+    got = pd.read_csv(out / "epochs.csv")
+    want = pd.read_csv(ref_run / "epochs.csv")
+    assert not got.duplicated(["model_id", "epoch"]).any()
+    np.testing.assert_allclose(
+        got[got.model_id == last]["val_acc"], want[want.model_id == last]["val_acc"]
+    )
