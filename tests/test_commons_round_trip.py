@@ -91,3 +91,21 @@ def test_wrong_token_is_a_clear_401(published, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "401" in err or "API token" in err
     assert "wrong-token" not in err
+
+
+def test_publish_flow_publishes_once(tiny_run, tmp_path, monkeypatch, prefect_api):
+    from flows.publish_flow import publish_flow
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "dataverse.yaml").write_text(
+        "authors: [{name: 'Doe, Jane'}]\ncontacts: [{name: 'Jane Doe', email: 'jane@example.org'}]\n"
+    )
+    monkeypatch.setenv("DATAVERSE_API_TOKEN", TOKEN)
+    with DataverseStandin(tokens={TOKEN: "@admin"}, collections=("a4nn",)) as dv:
+        first = publish_flow(str(run), dv.url, "a4nn", release="major")
+        again = publish_flow(str(run), dv.url, "a4nn")
+    assert first["persistent_id"] == again["persistent_id"]
+    assert first["uploaded"] > 0 and again["uploaded"] == 0
+    assert first["version"] == "1.0"
+    assert len(dv.datasets) == 1
