@@ -127,7 +127,8 @@ def local_cluster(
     """A local cluster whose every worker holds one `GPU` slot.
 
     With `gpus`, worker i sees only `gpus[i]` (`CUDA_VISIBLE_DEVICES`); without, the
-    workers are CPU slots whose torch/OpenMP thread count is `threads_per_worker`.
+    workers are CPU slots. Each worker has `threads_per_worker` threads, which is also
+    the torch thread count its training uses (one model at a time: one GPU slot).
     """
     from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
 
@@ -138,7 +139,7 @@ def local_cluster(
     if not gpus:
         return LocalCluster(
             n_workers=n_workers,
-            threads_per_worker=1,
+            threads_per_worker=threads_per_worker,
             processes=processes,
             resources=dict(TRAIN_RESOURCES),
             dashboard_address=dashboard_address,
@@ -149,7 +150,7 @@ def local_cluster(
         f"gpu-{gpu}": {
             "cls": Nanny,
             "options": {
-                "nthreads": 1,
+                "nthreads": threads_per_worker,
                 "resources": dict(TRAIN_RESOURCES),
                 "env": {**thread_env, "CUDA_VISIBLE_DEVICES": gpu},
                 "silence_logs": silence_logs,
@@ -167,7 +168,7 @@ def local_cuda_cluster(gpus: list[str], threads_per_worker: int = 1) -> Any:
 
     return LocalCUDACluster(
         CUDA_VISIBLE_DEVICES=",".join(gpus),
-        threads_per_worker=1,
+        threads_per_worker=threads_per_worker,
         resources=dict(TRAIN_RESOURCES),
         dashboard_address=":0",
         env={"OMP_NUM_THREADS": str(threads_per_worker)},
@@ -194,7 +195,10 @@ def jobqueue_kwargs(orch: OrchestrationConfig) -> dict[str, Any]:
         "job_extra_directives": list(jq.job_extra_directives),
         "job_script_prologue": list(jq.job_script_prologue),
     }
-    for name in ("queue", "account", "interface", "local_directory", "log_directory"):
+    names = ["queue", "account", "interface", "local_directory", "log_directory"]
+    if orch.cluster == "pbs":
+        names.append("resource_spec")
+    for name in names:
         value = getattr(jq, name)
         if value is not None:
             kw[name] = value

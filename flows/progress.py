@@ -38,6 +38,14 @@ def publish(kind: str, model_id: int, **fields: Any) -> None:
         worker.log_event(TOPIC, msg)
 
 
+def as_float(value: Any) -> float:
+    """A float from an event field; NaN for anything missing or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 @dataclass
 class Slot:
     worker: str
@@ -96,8 +104,8 @@ class ProgressBoard:
             elif msg.get("kind") == "epoch":
                 slot.model_id = msg["model_id"]
                 slot.epoch = int(msg.get("epoch", -1))
-                slot.val_acc = float(msg.get("val_acc", float("nan")))
-                slot.prediction = float(msg.get("prediction", float("nan")))
+                slot.val_acc = as_float(msg.get("val_acc"))
+                slot.prediction = as_float(msg.get("prediction"))
         self.refresh()
 
     def on_result(self, cand: Candidate, res: Result) -> None:

@@ -34,7 +34,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import contextlib  # noqa: E402
 import queue  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -42,11 +44,11 @@ from typing import Any  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from a4nn.config import RunConfig  # noqa: E402
+from a4nn.config import OrchestrationConfig, RunConfig  # noqa: E402
 from a4nn.search import SearchSession  # noqa: E402
 from a4nn.types import Candidate, Result  # noqa: E402
 from flows import progress as progress_mod  # noqa: E402
-from flows.cluster import TRAIN_RESOURCES, plan_cluster  # noqa: E402
+from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster  # noqa: E402
 from flows.scheduling import run_generational, run_steady_state  # noqa: E402
 from lineage.run_dir import RunDir  # noqa: E402
 
@@ -72,7 +74,7 @@ def train_on_worker(
             c.model_id,
             epoch=int(row["epoch"]),
             val_acc=float(row["val_acc"]),
-            prediction=float(row["prediction"]) if row.get("prediction") is not None else "",
+            prediction=progress_mod.as_float(row.get("prediction")),
         )
 
     res = train_candidate(cand, ctx.cfg, ctx.data, run, engine, on_epoch=on_epoch)
@@ -254,13 +256,169 @@ def search_flow(
     return _search(cfg, Path(out), resume)
 
 
-def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str, Any]:
-    """Run the flow in this process on the cluster the config chooses (what `a4nn run` calls)."""
-    from flows.cluster import make_task_runner
+def _free_port() -> int:
+    import socket
 
-    runner = make_task_runner(cfg.orchestration)
-    flow_fn = search_flow.with_options(task_runner=runner)
-    return flow_fn(config=cfg.model_dump(mode="json"), out=str(out), resume=resume, name=cfg.name)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[Callable[[], str]]:
+    """The Prefect API this search reports to; yields `ready()`, which waits for it.
+
+    `PREFECT_API_URL` (a server or Prefect Cloud) when set; else Prefect's ephemeral
+    server, started here in the background (it takes seconds, during which the Dask
+    cluster starts). Its URL is set in Prefect's settings, which prefect-dask ships to
+    the workers with every task, and in the environment, which local worker processes
+    inherit: workers never start ephemeral servers of their own.
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    saved = os.environ.get("PREFECT_API_URL")
+    url = PREFECT_API_URL.value()
+    server, thread, errors = None, None, []
+    if not url:
+        server = SubprocessASGIServer(port=_free_port())
+        timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+
+        def start() -> None:
+            try:
+                server.start(timeout=timeout)
+            except BaseException as err:  # re-raised by ready()
+                errors.append(err)
+
+        thread = threading.Thread(target=start, name="prefect-ephemeral-api", daemon=True)
+        thread.start()
+        url = server.api_url
+
+    def ready() -> str:
+        if thread is not None:
+            thread.join()
+        if errors:
+            raise RuntimeError(
+                f"Prefect's local API did not start ({errors[0]}); set "
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or run "
+                "`prefect server start` and set PREFECT_API_URL"
+            ) from errors[0]
+        return url
+
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield ready
+    finally:
+        if saved is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = saved
+        if server is not None:
+            if thread is not None:
+                thread.join()
+            server.stop()
+
+
+@contextlib.contextmanager
+def quiet_dask_logs() -> Iterator[None]:
+    """Keep Dask's INFO chatter (worker start/stop) off the terminal; warnings still show."""
+    import logging
+
+    key = "DASK_LOGGING__DISTRIBUTED"
+    saved_env = os.environ.get(key)
+    os.environ.setdefault(key, "warning")  # worker processes read it at start
+    logger = logging.getLogger("distributed")
+    saved_level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved_level)
+        if saved_env is None:
+            os.environ.pop(key, None)
+
+
+def _warm(config: dict[str, Any]) -> None:
+    """Import the training stack and load the data in a worker before its first model."""
+    import prefect.task_engine  # noqa: F401
+
+    from flows import worker_cache
+
+    worker_cache.get_context(config)
+
+
+def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[Any]:
+    """Start warming each local worker (imports, data) while the flow gets ready.
+
+    Warm-up tasks take no GPU slot; a training task that lands on a worker still
+    warming waits for its data on the worker cache's lock. Errors are left to the
+    training tasks, which report them properly.
+    """
+    client.wait_for_workers(n_workers, timeout=600)
+    workers = list(client.scheduler_info(n_workers=-1)["workers"])
+    return [
+        client.submit(_warm, config, workers=[w], pure=False, key=f"a4nn-warm-{i}")
+        for i, w in enumerate(workers)
+    ]
+
+
+@contextlib.contextmanager
+def start_cluster(orch: OrchestrationConfig, plan: ClusterPlan) -> Iterator[Any]:
+    """The planned cluster, started here (an address is passed through), closed at exit."""
+    from flows import cluster as cl
+
+    if plan.kind == "address":
+        yield plan.address
+        return
+    if plan.kind == "local-cuda":
+        cm = cl.local_cuda_cluster(plan.gpus, plan.threads_per_worker)
+    elif plan.kind in ("slurm", "pbs"):
+        cm = cl.jobqueue_cluster(orch, plan.n_workers)
+    else:
+        cm = cl.local_cluster(plan.n_workers, plan.threads_per_worker, gpus=plan.gpus or None)
+    with cm as cluster:
+        yield cluster
+
+
+def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str, Any]:
+    """Run the flow in this process on the cluster the config chooses (what `a4nn run` calls).
+
+    The Prefect API, the Dask cluster and the workers' warm-up (imports, data) start
+    side by side; the flow starts once the API answers.
+    """
+    from distributed import Client
+    from prefect_dask import DaskTaskRunner
+
+    orch = cfg.orchestration
+    plan = plan_cluster(orch)
+    if cfg.data.source == "xfel":  # simulate once, before any worker loads it
+        from a4nn.dataset import ensure_xfel
+
+        ensure_xfel(cfg.data, progress=True)
+    config = cfg.model_dump(mode="json")
+    with (
+        quiet_dask_logs(),
+        prefect_api() as api_ready,
+        start_cluster(orch, plan) as target,
+        contextlib.ExitStack() as stack,
+    ):
+        if plan.kind.startswith("local"):
+            client = stack.enter_context(Client(target, set_as_default=False))
+            stack.callback(
+                lambda futs: client.cancel(futs), warm_workers(client, plan.n_workers, config)
+            )
+        api_ready()
+        # by address, not the cluster object: the flow (and its runner) is pickled into
+        # every task's context, and a cluster object does not pickle
+        address = target if isinstance(target, str) else target.scheduler_address
+        runner = DaskTaskRunner(address=address)
+        flow_fn = search_flow.with_options(task_runner=runner)
+        return flow_fn(config=config, out=str(out), resume=resume, name=cfg.name)
 
 
 @flow(name="a4nn-search-deployment", validate_parameters=True)

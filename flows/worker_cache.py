@@ -80,17 +80,19 @@ def config_key(config: dict[str, Any]) -> str:
 
 
 def _torch_threads(cfg: RunConfig) -> int:
-    """Threads for torch here: the config's, else what the cluster gave this slot.
+    """Threads for torch here: the config's, else the Dask worker's thread count.
 
-    Dask's nannies export OMP_NUM_THREADS (our clusters set it to the slot's share of
-    the cores); torch would otherwise keep the 1 thread Dask defaults to.
+    A worker holds one GPU slot, so it trains one model at a time with all its threads
+    (Dask's nannies export OMP_NUM_THREADS=1, which torch would otherwise follow).
     """
     if cfg.train.threads:
         return cfg.train.threads
     try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "0")))
-    except ValueError:
-        return 1
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    except (ImportError, ValueError):
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
 
 
 def get_context(config: dict[str, Any]) -> WorkerContext:

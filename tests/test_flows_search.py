@@ -1,0 +1,337 @@
+"""The search as a Prefect flow on a real local Dask cluster (flows/search_flow.py).
+
+One Prefect test server serves the whole session (`prefect_api` in conftest.py). The
+searches are tiny (12x12 images, a handful of 4-channel models, a few epochs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from a4nn.config import config_from_dict, load_config
+from a4nn.search import run_search_local
+from tests.conftest import make_blob_arrays, tiny_config_dict
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+FLOW = {"runner": "prefect", "n_workers": 2, "threads_per_worker": 1}
+
+
+def _flow_config(tiny_config, **over):
+    orch = {**FLOW, **over.pop("orchestration", {})}
+    return load_config(tiny_config(orchestration=orch, **over))
+
+
+def _tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.read_csv(out / "models.csv"), pd.read_csv(out / "epochs.csv")
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory):
+    """The tiny search run once as a flow and once as the plain loop (same seeds)."""
+    from flows.search_flow import run_search_flow
+
+    base = tmp_path_factory.mktemp("ref")
+    x_train, y_train, x_test, y_test = make_blob_arrays()
+    npz = base / "blobs.npz"
+    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    cfg = config_from_dict(tiny_config_dict(npz, orchestration=FLOW))
+    run_search_flow(cfg, base / "flow")
+    run_search_local(cfg, base / "plain")
+    return cfg, base / "flow", base / "plain"
+
+
+def test_flow_trains_the_same_models_as_the_plain_loop(reference_runs):
+    _, flow_out, plain_out = reference_runs
+    fm, fe = _tables(flow_out)
+    pm, pe = _tables(plain_out)
+    key = ["model_id"]
+    fm, pm = fm.sort_values(key).reset_index(drop=True), pm.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_series_equal(fm["genome"], pm["genome"])
+    pd.testing.assert_series_equal(fm["epochs_trained"], pm["epochs_trained"])
+    pd.testing.assert_series_equal(fm["fitness"], pm["fitness"], rtol=1e-6)
+    cols = ["model_id", "epoch", "val_acc", "train_loss", "prediction"]
+    fe = fe.sort_values(["model_id", "epoch"]).reset_index(drop=True)[cols]
+    pe = pe.sort_values(["model_id", "epoch"]).reset_index(drop=True)[cols]
+    pd.testing.assert_frame_equal(fe, pe, rtol=1e-6)
+    meta = json.loads((flow_out / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["orchestration"]["slots"] == 2
+    assert meta["in_flight"] == []
+
+
+def test_prefect_records_one_task_run_per_model(reference_runs):
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    cfg, flow_out, _ = reference_runs
+    models = set(_tables(flow_out)[0]["model_id"])
+
+    async def task_run_names() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[cfg.name]))
+            )
+            names: list[str] = []
+            for fr in runs:
+                trs = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id={"any_": [fr.id]})
+                )
+                names += [t.name for t in trs if t.state and t.state.is_completed()]
+            return names
+
+    names = run_coro_as_sync(task_run_names())
+    assert sorted(names) == sorted(f"model-{m}" for m in models)
+
+
+def test_async_mode_trains_every_model_with_one_tell_each(tiny_config, tmp_path):
+    from flows.search_flow import run_search_flow
+
+    cfg = _flow_config(tiny_config, orchestration={"mode": "async"})
+    out = tmp_path / "async"
+    summary = run_search_flow(cfg, out)
+    models, epochs = _tables(out)
+    assert summary["models"] == len(models) == 5
+    assert len(epochs) == models["epochs_trained"].sum()
+    assert not epochs.duplicated(["model_id", "epoch"]).any()
+    assert json.loads((out / "run.json").read_text())["in_flight"] == []
+
+
+def test_model_that_raises_is_recorded_failed_and_search_goes_on(
+    tiny_config, tmp_path, monkeypatch
+):
+    """An adapter whose second proposal has a genome no network can be built from."""
+    import a4nn.search as search
+    from flows.search_flow import run_search_flow
+
+    real = search.make_adapter
+
+    class BreakOne:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def ask(self, *a, **k):
+            cands = self.inner.ask(*a, **k)
+            out = []
+            for c in cands:
+                if c.model_id == 1:
+                    c = type(c)(c.model_id, [[7, 7]], c.generation, c.parents, c.proposer)
+                out.append(c)
+            return out
+
+    monkeypatch.setattr(search, "make_adapter", lambda *a, **k: BreakOne(real(*a, **k)))
+    cfg = _flow_config(tiny_config)
+    out = tmp_path / "broken"
+    run_search_flow(cfg, out)
+    models = pd.read_csv(out / "models.csv").set_index("model_id")
+    assert models.loc[1, "status"] == "failed"
+    assert "genome cannot build a network" in models.loc[1, "reason"]
+    assert len(models) == 5 and (models.drop(index=1)["status"] != "failed").all()
+
+
+def test_worker_cache_loads_data_once_per_worker(tiny_config):
+    """Two models on one worker process: the data is loaded once, then reused."""
+    from distributed import Client
+
+    from flows import worker_cache
+    from flows.cluster import local_cluster
+
+    cfg = load_config(tiny_config())
+    config = cfg.model_dump(mode="json")
+    with local_cluster(1, 1, dashboard_address=":0") as cluster, Client(cluster) as client:
+        for _ in range(2):
+            ctx_key = client.submit(
+                lambda c: worker_cache.get_context(c).key, config, pure=False
+            ).result()
+        info = next(iter(client.run(worker_cache.cache_info).values()))
+    assert info["loads"] == 1 and info["cached"] == [ctx_key]
+
+
+# -- faults, with real processes ------------------------------------------------------------
+FAULT_FLOW = {"runner": "prefect", "n_workers": 2, "threads_per_worker": 1}
+
+
+def _slow_config(root: Path, **over) -> Path:
+    """A search whose epochs take a fraction of a second, so kills land mid-training."""
+    import yaml
+
+    x_train, y_train, x_test, y_test = make_blob_arrays(n_train=1200, n_test=200, size=16)
+    npz = root / "slow.npz"
+    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    cfg = tiny_config_dict(
+        npz,
+        name="slow",
+        train={"epochs": 6, "batch_size": 16, "threads": 1},
+        search={"channels": [8, 8, 8]},
+        orchestration=FAULT_FLOW,
+        **over,
+    )
+    path = root / "slow.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _start_run(config: Path, out: Path, api: str, *extra: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PREFECT_API_URL": api, "PYTHONUNBUFFERED": "1"}
+    log = open(out.parent / f"{out.name}.log", "ab")  # noqa: SIM115 (closed by the caller)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "a4nn.cli",
+            "run",
+            str(config),
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the flow-kill test kills it whole
+    )
+    return proc, log
+
+
+def _wait_for(pred, proc, timeout: float, what: str) -> None:
+    import time
+
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if pred():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the run exited ({proc.returncode}) before {what}")
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _epoch_rows(out: Path) -> dict[int, int]:
+    """Epochs recorded so far for models still training (no result yet)."""
+    rows = {}
+    for d in (out / "models").glob("*"):
+        meta = d / "model.json"
+        if (d / "epochs.csv").exists() and meta.exists() and '"result"' not in meta.read_text():
+            rows[int(d.name)] = len(pd.read_csv(d / "epochs.csv"))
+    return rows
+
+
+def _dask_workers(pid: int) -> list:
+    import psutil
+
+    kids = psutil.Process(pid).children(recursive=True)
+    return [p for p in kids if "spawn_main" in " ".join(p.cmdline())]
+
+
+@pytest.fixture(scope="module")
+def slow_reference(tmp_path_factory, prefect_api):
+    """The slow search, uninterrupted, as a subprocess flow: what faults must reproduce."""
+    root = tmp_path_factory.mktemp("slow")
+    config = _slow_config(root)
+    out = root / "reference"
+    proc, log = _start_run(config, out, prefect_api)
+    assert proc.wait(timeout=600) == 0, (root / "reference.log").read_text()[-3000:]
+    log.close()
+    return config, out
+
+
+def test_killed_worker_task_resumes_from_its_checkpoint(slow_reference, tmp_path, prefect_api):
+    import os
+    import signal
+
+    config, ref = slow_reference
+    out = tmp_path / "killed-worker"
+    proc, log = _start_run(config, out, prefect_api)
+    try:
+        # both workers mid-model with at least one checkpointed epoch
+        _wait_for(
+            lambda: len(r := _epoch_rows(out)) >= 2 and min(r.values()) >= 1,
+            proc,
+            300,
+            "two models with a checkpointed epoch",
+        )
+        workers = _dask_workers(proc.pid)
+        assert len(workers) == 2
+        os.kill(workers[0].pid, signal.SIGKILL)
+        assert proc.wait(timeout=600) == 0, (tmp_path / "killed-worker.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    models, epochs = _tables(out)
+    ref_models, ref_epochs = _tables(ref)
+    assert (models["status"] != "failed").all()
+    assert not epochs.duplicated(["model_id", "epoch"]).any()  # no lineage row twice
+    resumed = [
+        json.loads(p.read_text()).get("resumed_from_epoch", 0)
+        for p in (out / "models").glob("*/model.json")
+    ]
+    assert max(resumed) >= 1  # the killed model restarted after its last checkpoint
+    # and trained exactly as if nothing had happened
+    cols = ["model_id", "epoch", "val_acc", "prediction"]
+    key = ["model_id", "epoch"]
+    pd.testing.assert_frame_equal(
+        epochs.sort_values(key).reset_index(drop=True)[cols],
+        ref_epochs.sort_values(key).reset_index(drop=True)[cols],
+        rtol=1e-6,
+    )
+
+
+def test_killed_flow_resumes_without_retraining(slow_reference, tmp_path, prefect_api):
+    import os
+    import signal
+
+    config, ref = slow_reference
+    out = tmp_path / "killed-flow"
+    proc, log = _start_run(config, out, prefect_api)
+    try:
+        # generation 0 told (adapter state saved) and an offspring mid-training
+        _wait_for(
+            lambda: (
+                (out / "adapter_state.json").exists()
+                and any(v >= 1 for v in _epoch_rows(out).values())
+            ),
+            proc,
+            300,
+            "the second generation to start",
+        )
+        os.killpg(proc.pid, signal.SIGKILL)  # flow process and its workers, at once
+        proc.wait(timeout=60)
+    finally:
+        log.close()
+    finished = {
+        d.name: (d / "epochs.csv").read_bytes()
+        for d in (out / "models").glob("*")
+        if '"result"' in (d / "model.json").read_text()
+    }
+    assert finished, "no model had finished before the kill"
+    proc, log = _start_run(config, out, prefect_api, "--resume")
+    try:
+        assert proc.wait(timeout=600) == 0, (tmp_path / "killed-flow.log").read_text()[-3000:]
+    finally:
+        log.close()
+    for name, before in finished.items():  # finished models were not retrained
+        assert (out / "models" / name / "epochs.csv").read_bytes() == before
+    models, epochs = _tables(out)
+    ref_models, ref_epochs = _tables(ref)
+    # the adapter proposed exactly what the uninterrupted run proposed
+    a = models.set_index("model_id").sort_index()
+    b = ref_models.set_index("model_id").sort_index()
+    pd.testing.assert_series_equal(a["genome"], b["genome"])
+    pd.testing.assert_series_equal(a["parents"], b["parents"])
+    pd.testing.assert_series_equal(a["fitness"], b["fitness"], rtol=1e-6)
+    assert not epochs.duplicated(["model_id", "epoch"]).any()
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
