@@ -97,6 +97,7 @@ def prefect_api():
     In-process flows use it through Prefect's settings; subprocesses (`a4nn run` in the
     fault tests) get it as PREFECT_API_URL so they do not each start an ephemeral server.
     """
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no internet here
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 

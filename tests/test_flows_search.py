@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from a4nn.config import config_from_dict, load_config
+from a4nn.config import load_config
 from a4nn.search import run_search_local
 from tests.conftest import make_blob_arrays, tiny_config_dict
 
@@ -33,17 +33,18 @@ def _tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def reference_runs(tmp_path_factory):
-    """The tiny search run once as a flow and once as the plain loop (same seeds)."""
+    """The medium search run once as a flow and once as the plain loop (same seeds).
+
+    The fault test replays it with kills and must end with the same tables.
+    """
     from flows.search_flow import run_search_flow
 
     base = tmp_path_factory.mktemp("ref")
-    x_train, y_train, x_test, y_test = make_blob_arrays()
-    npz = base / "blobs.npz"
-    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    cfg = config_from_dict(tiny_config_dict(npz, orchestration=FLOW))
+    config = _medium_config(base)
+    cfg = load_config(config)
     run_search_flow(cfg, base / "flow")
     run_search_local(cfg, base / "plain")
-    return cfg, base / "flow", base / "plain"
+    return config, base / "flow", base / "plain"
 
 
 def test_flow_trains_the_same_models_as_the_plain_loop(reference_runs):
@@ -69,13 +70,14 @@ def test_prefect_records_one_task_run_per_model(reference_runs):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    cfg, flow_out, _ = reference_runs
+    config, flow_out, _ = reference_runs
+    name = load_config(config).name
     models = set(_tables(flow_out)[0]["model_id"])
 
     async def task_run_names() -> list[str]:
         async with get_client() as client:
             runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[cfg.name]))
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
             )
             names: list[str] = []
             for fr in runs:
@@ -156,25 +158,21 @@ def test_worker_cache_loads_data_once_per_worker(tiny_config):
 
 
 # -- faults, with real processes ------------------------------------------------------------
-FAULT_FLOW = {"runner": "prefect", "n_workers": 2, "threads_per_worker": 1}
-
-
-def _slow_config(root: Path, **over) -> Path:
+def _medium_config(root: Path) -> Path:
     """A search whose epochs take a fraction of a second, so kills land mid-training."""
     import yaml
 
-    x_train, y_train, x_test, y_test = make_blob_arrays(n_train=1200, n_test=200, size=16)
-    npz = root / "slow.npz"
+    x_train, y_train, x_test, y_test = make_blob_arrays(n_train=480, n_test=96, size=16)
+    npz = root / "medium.npz"
     np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     cfg = tiny_config_dict(
         npz,
-        name="slow",
+        name="medium",
         train={"epochs": 6, "batch_size": 16, "threads": 1},
         search={"channels": [8, 8, 8]},
-        orchestration=FAULT_FLOW,
-        **over,
+        orchestration=FLOW,
     )
-    path = root / "slow.yaml"
+    path = root / "medium.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -219,13 +217,18 @@ def _wait_for(pred, proc, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _epoch_rows(out: Path) -> dict[int, int]:
-    """Epochs recorded so far for models still training (no result yet)."""
+def _checkpointed(out: Path) -> dict[int, int]:
+    """Verified checkpoints (recorded with their SHA-256) of models still training."""
     rows = {}
     for d in (out / "models").glob("*"):
-        meta = d / "model.json"
-        if (d / "epochs.csv").exists() and meta.exists() and '"result"' not in meta.read_text():
-            rows[int(d.name)] = len(pd.read_csv(d / "epochs.csv"))
+        meta, epochs = d / "model.json", d / "epochs.csv"
+        if not (epochs.exists() and meta.exists()) or '"result"' in meta.read_text():
+            continue
+        try:
+            df = pd.read_csv(epochs)
+        except (pd.errors.EmptyDataError, FileNotFoundError):
+            continue
+        rows[int(d.name)] = int(df["checkpoint_sha256"].notna().sum())
     return rows
 
 
@@ -236,29 +239,23 @@ def _dask_workers(pid: int) -> list:
     return [p for p in kids if "spawn_main" in " ".join(p.cmdline())]
 
 
-@pytest.fixture(scope="module")
-def slow_reference(tmp_path_factory, prefect_api):
-    """The slow search, uninterrupted, as a subprocess flow: what faults must reproduce."""
-    root = tmp_path_factory.mktemp("slow")
-    config = _slow_config(root)
-    out = root / "reference"
-    proc, log = _start_run(config, out, prefect_api)
-    assert proc.wait(timeout=600) == 0, (root / "reference.log").read_text()[-3000:]
-    log.close()
-    return config, out
-
-
-def test_killed_worker_task_resumes_from_its_checkpoint(slow_reference, tmp_path, prefect_api):
+def test_worker_kill_then_flow_kill_then_resume(reference_runs, tmp_path, prefect_api):
+    """Real processes: `kill -9` a Dask worker mid-model, later kill the whole flow
+    (process group) mid-generation, then `a4nn run --resume`. The run must end with
+    exactly the tables of the uninterrupted reference: the same proposals (adapter state
+    restored), the same training (the killed model resumed from its last checkpoint),
+    no lineage row twice, and the models finished before the flow kill left untouched.
+    """
     import os
     import signal
 
-    config, ref = slow_reference
-    out = tmp_path / "killed-worker"
+    config, ref, _ = reference_runs
+    out = tmp_path / "faults"
     proc, log = _start_run(config, out, prefect_api)
     try:
-        # both workers mid-model with at least one checkpointed epoch
+        # 1. both workers mid-model with a verified checkpoint: kill one worker
         _wait_for(
-            lambda: len(r := _epoch_rows(out)) >= 2 and min(r.values()) >= 1,
+            lambda: len(r := _checkpointed(out)) >= 2 and min(r.values()) >= 1,
             proc,
             300,
             "two models with a checkpointed epoch",
@@ -266,43 +263,11 @@ def test_killed_worker_task_resumes_from_its_checkpoint(slow_reference, tmp_path
         workers = _dask_workers(proc.pid)
         assert len(workers) == 2
         os.kill(workers[0].pid, signal.SIGKILL)
-        assert proc.wait(timeout=600) == 0, (tmp_path / "killed-worker.log").read_text()[-3000:]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-    models, epochs = _tables(out)
-    ref_models, ref_epochs = _tables(ref)
-    assert (models["status"] != "failed").all()
-    assert not epochs.duplicated(["model_id", "epoch"]).any()  # no lineage row twice
-    resumed = [
-        json.loads(p.read_text()).get("resumed_from_epoch", 0)
-        for p in (out / "models").glob("*/model.json")
-    ]
-    assert max(resumed) >= 1  # the killed model restarted after its last checkpoint
-    # and trained exactly as if nothing had happened
-    cols = ["model_id", "epoch", "val_acc", "prediction"]
-    key = ["model_id", "epoch"]
-    pd.testing.assert_frame_equal(
-        epochs.sort_values(key).reset_index(drop=True)[cols],
-        ref_epochs.sort_values(key).reset_index(drop=True)[cols],
-        rtol=1e-6,
-    )
-
-
-def test_killed_flow_resumes_without_retraining(slow_reference, tmp_path, prefect_api):
-    import os
-    import signal
-
-    config, ref = slow_reference
-    out = tmp_path / "killed-flow"
-    proc, log = _start_run(config, out, prefect_api)
-    try:
-        # generation 0 told (adapter state saved) and an offspring mid-training
+        # 2. generation 0 told (adapter state saved), an offspring checkpointed: kill all
         _wait_for(
             lambda: (
                 (out / "adapter_state.json").exists()
-                and any(v >= 1 for v in _epoch_rows(out).values())
+                and any(v >= 1 for v in _checkpointed(out).values())
             ),
             proc,
             300,
@@ -311,27 +276,43 @@ def test_killed_flow_resumes_without_retraining(slow_reference, tmp_path, prefec
         os.killpg(proc.pid, signal.SIGKILL)  # flow process and its workers, at once
         proc.wait(timeout=60)
     finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+    resumed = [
+        json.loads(p.read_text()).get("resumed_from_epoch", 0)
+        for p in (out / "models").glob("*/model.json")
+    ]
+    assert max(resumed) >= 1  # the model of the killed worker went on from its checkpoint
     finished = {
         d.name: (d / "epochs.csv").read_bytes()
         for d in (out / "models").glob("*")
         if '"result"' in (d / "model.json").read_text()
     }
-    assert finished, "no model had finished before the kill"
+    assert finished, "no model had finished before the flow was killed"
+
     proc, log = _start_run(config, out, prefect_api, "--resume")
     try:
-        assert proc.wait(timeout=600) == 0, (tmp_path / "killed-flow.log").read_text()[-3000:]
+        assert proc.wait(timeout=600) == 0, (tmp_path / "faults.log").read_text()[-3000:]
     finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         log.close()
     for name, before in finished.items():  # finished models were not retrained
         assert (out / "models" / name / "epochs.csv").read_bytes() == before
     models, epochs = _tables(out)
     ref_models, ref_epochs = _tables(ref)
-    # the adapter proposed exactly what the uninterrupted run proposed
+    assert (models["status"] != "failed").all()
+    assert not epochs.duplicated(["model_id", "epoch"]).any()  # no lineage row twice
     a = models.set_index("model_id").sort_index()
     b = ref_models.set_index("model_id").sort_index()
-    pd.testing.assert_series_equal(a["genome"], b["genome"])
-    pd.testing.assert_series_equal(a["parents"], b["parents"])
+    for col in ("genome", "parents", "generation"):  # the same proposals
+        pd.testing.assert_series_equal(a[col], b[col])
     pd.testing.assert_series_equal(a["fitness"], b["fitness"], rtol=1e-6)
-    assert not epochs.duplicated(["model_id", "epoch"]).any()
+    cols, key = ["model_id", "epoch", "val_acc", "prediction"], ["model_id", "epoch"]
+    pd.testing.assert_frame_equal(  # the same training, epoch by epoch
+        epochs.sort_values(key).reset_index(drop=True)[cols],
+        ref_epochs.sort_values(key).reset_index(drop=True)[cols],
+        rtol=1e-6,
+    )
     assert json.loads((out / "run.json").read_text())["status"] == "finished"
