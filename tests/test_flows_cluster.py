@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from a4nn.config import ConfigError, OrchestrationConfig, config_from_dict
+from a4nn.config import ConfigError, OrchestrationConfig, config_from_dict, load_config
 from flows.cluster import (
     TRAIN_RESOURCES,
     job_script,
@@ -162,3 +162,26 @@ def test_local_cpu_cluster_slots():
         envs = client.run(_worker_env)
     assert len(envs) == 2
     assert all(e["resources"] == TRAIN_RESOURCES and e["omp"] == "1" for e in envs.values())
+
+
+def test_prefect_yaml_deployments_point_at_the_flow():
+    """Each deployment's entrypoint is a Prefect flow that accepts its parameters."""
+    import importlib
+    import inspect
+    from pathlib import Path
+
+    import yaml
+    from prefect import Flow
+
+    root = Path(__file__).resolve().parents[1]
+    spec = yaml.safe_load((root / "prefect.yaml").read_text())
+    assert {d["name"] for d in spec["deployments"]} == {"quickstart", "hpc-slurm"}
+    for dep in spec["deployments"]:
+        path, _, name = dep["entrypoint"].partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        flow = getattr(module, name)
+        assert isinstance(flow, Flow)
+        inspect.signature(flow.fn).bind(**dep["parameters"])
+        config = root / dep["parameters"]["config_path"]
+        assert config.is_file(), config
+        load_config(config)  # the example configs validate
