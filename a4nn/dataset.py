@@ -7,6 +7,7 @@ never leaves a half dataset that later runs would trust) and reused by every lat
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -64,3 +65,21 @@ def prepare_data(data: DataConfig, progress: bool = True, seed: int = 0) -> Data
         resize=data.resize,
     )
     return load_dataset(spec)
+
+
+def dataset_path(data: DataConfig) -> Path:
+    """Where the run's data lives (the simulated folder for `xfel`)."""
+    return xfel_cache_path(data) if data.source == "xfel" else Path(data.path)
+
+
+def dataset_fingerprint(data: DataConfig) -> dict[str, object]:
+    """SHA-256 over the dataset's files (relative names and contents), for the lineage."""
+    root = dataset_path(data)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() if root.is_dir() else f.name.encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(block)
+    return {"path": str(root), "files": len(files), "sha256": h.hexdigest()}

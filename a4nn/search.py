@@ -40,6 +40,27 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def hardware() -> dict[str, object]:
+    """Where the run ran: host, CPU, cores, GPUs (torch's view)."""
+    import os
+
+    info: dict[str, object] = {
+        "host": platform.node(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            n = torch.cuda.device_count()
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(n)]
+    except Exception:  # no torch or a broken driver: record what we have
+        pass
+    return info
+
+
 def make_engine(cfg: RunConfig) -> Engine:
     """The run's engine: preset (or engine YAML) plus overrides.
 
@@ -91,8 +112,7 @@ class SearchSession:
             "name": cfg.name,
             "started": utc_now(),
             "versions": package_versions(),
-            "host": platform.node(),
-            "machine": platform.machine(),
+            "hardware": hardware(),
         }
         run = RunDir.create(out, config_yaml, meta)
         return cls(cfg, run, adapter)
@@ -112,6 +132,12 @@ class SearchSession:
         """Hand the batch's results to the adapter and persist its new state."""
         self.adapter.tell([self.done_results[c.model_id] for c in cands])
         self.run.save_adapter_state(self.adapter.state_dict())
+
+    def record_dataset(self) -> None:
+        """Fingerprint the data the run trains on (call once it exists)."""
+        from a4nn.dataset import dataset_fingerprint
+
+        self.run.update_meta(dataset=dataset_fingerprint(self.cfg.data))
 
     def finish(self, wall_seconds: float) -> None:
         self.run.update_meta(status="finished", finished=utc_now(), wall_seconds=wall_seconds)
@@ -144,6 +170,7 @@ def run_search_local(
     t0 = time.perf_counter()
     session = SearchSession.open(cfg, out, resume=resume)
     arrays = prepare_data(cfg.data, progress=reporter is not None, seed=cfg.seed)
+    session.record_dataset()
     data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
     engine = make_engine(cfg)
     on_epoch = reporter.on_epoch if reporter is not None else None

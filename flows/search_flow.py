@@ -218,6 +218,7 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
         from a4nn.dataset import ensure_xfel
 
         ensure_xfel(cfg.data, progress=True)
+    session.record_dataset()
     client = FlowRunContext.get().task_runner.client
     slots = _cluster_slots(client)
     if orch.mode == "async":
