@@ -31,6 +31,9 @@ import os
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+# Prefect's per-task INFO lines would scroll the live progress view away; the UI still
+# shows every task run and state. PREFECT_LOGGING_LEVEL=INFO brings them back.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import contextlib  # noqa: E402
 import queue  # noqa: E402
@@ -334,12 +337,15 @@ def quiet_dask_logs() -> Iterator[None]:
     saved_env = os.environ.get(key)
     os.environ.setdefault(key, "warning")  # worker processes read it at start
     logger = logging.getLogger("distributed")
-    saved_level = logger.level
+    nanny = logging.getLogger("distributed.nanny")  # "still alive after 4 s" at shutdown
+    saved_level, saved_nanny = logger.level, nanny.level
     logger.setLevel(logging.WARNING)
+    nanny.setLevel(logging.ERROR)
     try:
         yield
     finally:
         logger.setLevel(saved_level)
+        nanny.setLevel(saved_nanny)
         if saved_env is None:
             os.environ.pop(key, None)
 
