@@ -92,23 +92,10 @@ def test_prefect_records_one_task_run_per_model(reference_runs):
     assert sorted(names) == sorted(f"model-{m}" for m in models)
 
 
-def test_async_mode_trains_every_model_with_one_tell_each(tiny_config, tmp_path):
-    from flows.search_flow import run_search_flow
-
-    cfg = _flow_config(tiny_config, orchestration={"mode": "async"})
-    out = tmp_path / "async"
-    summary = run_search_flow(cfg, out)
-    models, epochs = _tables(out)
-    assert summary["models"] == len(models) == 5
-    assert len(epochs) == models["epochs_trained"].sum()
-    assert not epochs.duplicated(["model_id", "epoch"]).any()
-    assert json.loads((out / "run.json").read_text())["in_flight"] == []
-
-
-def test_model_that_raises_is_recorded_failed_and_search_goes_on(
-    tiny_config, tmp_path, monkeypatch
-):
-    """An adapter whose second proposal has a genome no network can be built from."""
+def test_async_mode_and_a_model_that_raises(tiny_config, tmp_path, monkeypatch):
+    """Async (steady-state) mode with an adapter whose second proposal has a genome no
+    network can be built from: that model is recorded as failed, with the error, and
+    the search goes on to the end of its budget."""
     import a4nn.search as search
     from flows.search_flow import run_search_flow
 
@@ -122,22 +109,29 @@ def test_model_that_raises_is_recorded_failed_and_search_goes_on(
             return getattr(self.inner, name)
 
         def ask(self, *a, **k):
-            cands = self.inner.ask(*a, **k)
             out = []
-            for c in cands:
+            for c in self.inner.ask(*a, **k):
                 if c.model_id == 1:
                     c = type(c)(c.model_id, [[7, 7]], c.generation, c.parents, c.proposer)
                 out.append(c)
             return out
 
     monkeypatch.setattr(search, "make_adapter", lambda *a, **k: BreakOne(real(*a, **k)))
-    cfg = _flow_config(tiny_config)
-    out = tmp_path / "broken"
-    run_search_flow(cfg, out)
-    models = pd.read_csv(out / "models.csv").set_index("model_id")
-    assert models.loc[1, "status"] == "failed"
-    assert "genome cannot build a network" in models.loc[1, "reason"]
-    assert len(models) == 5 and (models.drop(index=1)["status"] != "failed").all()
+    cfg = _flow_config(tiny_config, orchestration={"mode": "async"})
+    out = tmp_path / "async"
+    summary = run_search_flow(cfg, out)
+    models, epochs = _tables(out)
+    assert summary["models"] == len(models) == 5 and summary["failed"] == 1
+    by_id = models.set_index("model_id")
+    assert by_id.loc[1, "status"] == "failed"
+    assert "genome cannot build a network" in by_id.loc[1, "reason"]
+    assert (by_id.drop(index=1)["status"] != "failed").all()
+    assert len(epochs) == models["epochs_trained"].sum()
+    assert not epochs.duplicated(["model_id", "epoch"]).any()
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["in_flight"] == [] and meta["orchestration"]["mode"] == "async"
+    state = json.loads((out / "adapter_state.json").read_text())
+    assert state["mode"] == "steady_state" and state["counters"]["told"] == 5
 
 
 def test_worker_cache_loads_data_once_per_worker(tiny_config):
