@@ -1,7 +1,7 @@
 """The curve sets the engine benchmarks replay, found on disk.
 
 * `a4nn-1e15`: the published 1e15 development set (100 NSGA-Net models x 25 epochs);
-* every CSV or run directory (with `epochs.csv`) under `benchmarks/data/xfel-curves/`:
+* every `*epochs.csv` or run directory (with `epochs.csv`) under `benchmarks/data/xfel-curves/`:
   our own searches on simulated XFEL data recorded with the engine off.
 """
 
@@ -24,8 +24,12 @@ def curve_sets() -> dict[str, Curves]:
     xfel = DATA / "xfel-curves"
     if xfel.is_dir():
         for p in sorted(xfel.iterdir()):
-            if p.suffix == ".csv" or (p.is_dir() and (p / "epochs.csv").is_file()):
-                sets[f"xfel-{p.stem}"] = read_curves(p)
+            # per-epoch tables only (`*epochs.csv`, or run directories holding one); the
+            # per-model tables beside them are not curves
+            if p.is_file() and p.name.endswith("epochs.csv"):
+                sets[p.name.removesuffix(".csv").removesuffix("_epochs")] = read_curves(p)
+            elif p.is_dir() and (p / "epochs.csv").is_file():
+                sets[p.name] = read_curves(p)
     return sets
 
 
