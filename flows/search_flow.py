@@ -189,18 +189,12 @@ class FlowSession(SearchSession):
 
 
 def _steady_state_ready(adapter: Any) -> None:
-    """Switch the adapter to steady state, or say clearly that it cannot do it."""
-    for name in ("set_steady_state", "enable_steady_state"):
-        fn = getattr(adapter, name, None)
-        if callable(fn):
-            fn(True) if name == "set_steady_state" else fn()
-            return
-    if getattr(adapter, "steady_state", None) is False:
-        try:
-            adapter.steady_state = True
-            return
-        except AttributeError:
-            pass
+    """Put the adapter in steady-state mode when it has one (NSGA-Net: survival after
+    each result). Adapters without one are asked `ask(1)` all the same, as the protocol
+    allows (adapters/base.py)."""
+    switch = getattr(adapter, "set_steady_state", None)
+    if callable(switch):
+        switch(True)
 
 
 def _cluster_slots(client: Any, timeout: float = 600.0) -> int:
@@ -223,14 +217,17 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
         ensure_xfel(cfg.data, progress=True)
     session.record_dataset()
     client = FlowRunContext.get().task_runner.client
+    plan = plan_cluster(orch)
     slots = _cluster_slots(client)
+    if plan.kind in ("slurm", "pbs"):  # batch jobs join over time: plan for all of them
+        slots = max(slots, plan.n_workers)
     if orch.mode == "async":
         _steady_state_ready(session.adapter)
     board = progress_mod.ProgressBoard(cfg.train.epochs)
     client.subscribe_topic(progress_mod.TOPIC, board.on_event)
     executor = PrefectDaskExecutor(cfg, session.run, slots, board)
     session.run.update_meta(
-        orchestration={"mode": orch.mode, "cluster": plan_cluster(orch).describe(), "slots": slots}
+        orchestration={"mode": orch.mode, "cluster": plan.describe(), "slots": slots}
     )
     with board:
         if orch.mode == "generational":
