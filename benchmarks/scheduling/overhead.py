@@ -30,8 +30,20 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_once(runner: str, work: Path, config: str) -> dict:
-    raw = yaml.safe_load(Path(config).read_text())
+def apply_overrides(raw: dict, sets: list[str]) -> dict:
+    """`section.key=value` overrides (value parsed as YAML), e.g. search.n_generations=1."""
+    for item in sets:
+        key, _, value = item.partition("=")
+        *path, last = key.split(".")
+        node = raw
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
+    return raw
+
+
+def run_once(runner: str, work: Path, config: str, sets: list[str]) -> dict:
+    raw = apply_overrides(yaml.safe_load(Path(config).read_text()), sets)
     raw.setdefault("orchestration", {})["runner"] = runner
     raw["data"]["cache_dir"] = str(ROOT / "data")
     cfg_path = work / f"{runner}.yaml"
@@ -72,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=str(ROOT / "a4nn/configs/quickstart.yaml"))
     p.add_argument("--out", help="folder for overhead.json / overhead.md")
+    p.add_argument("--set", action="append", default=[], help="config override key=value")
     args = p.parse_args(argv)
 
     from a4nn.config import load_config
@@ -81,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_xfel(cfg.data, progress=True)  # simulate once, outside the timings
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        runs = [run_once(r, work, args.config) for r in ("plain", "prefect")]
+        runs = [run_once(r, work, args.config, args.set) for r in ("plain", "prefect")]
         same = same_models(Path(runs[0]["out"]), Path(runs[1]["out"]))
     plain, flow = runs
     extra = flow["process_wall_s"] - plain["process_wall_s"]
@@ -89,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "command": "python benchmarks/scheduling/overhead.py " + " ".join(argv or sys.argv[1:]),
         "config": Path(args.config).name,
+        "overrides": args.set,
         "runs": runs,
         "same_models": same,
         "overhead_s": extra,
@@ -96,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_search_pct": 100 * (flow["search_wall_s"] / plain["search_wall_s"] - 1),
     }
     md = (
-        f"### Overhead on `{result['config']}` ({result['machine']})\n\n"
+        f"### Overhead on `{result['config']}` {' '.join(args.set)} ({result['machine']})\n\n"
         f"- command: `{result['command']}`\n\n"
         "| runner | process wall (s) | search wall in run.json (s) |\n|---|---:|---:|\n"
         + "".join(
