@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=str(ROOT / "a4nn/configs/quickstart.yaml"))
     p.add_argument("--out", help="folder for overhead.json / overhead.md")
     p.add_argument("--set", action="append", default=[], help="config override key=value")
+    p.add_argument("--flow-first", action="store_true", help="time the flow before the loop")
     args = p.parse_args(argv)
 
     from a4nn.config import load_config
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ensure_xfel(cfg.data, progress=True)  # simulate once, outside the timings
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        runs = [run_once(r, work, args.config, args.set) for r in ("plain", "prefect")]
+        order = ("prefect", "plain") if args.flow_first else ("plain", "prefect")
+        runs = [run_once(r, work, args.config, args.set) for r in order]
+        runs.sort(key=lambda r: r["runner"] != "plain")
         same = same_models(Path(runs[0]["out"]), Path(runs[1]["out"]))
     plain, flow = runs
     extra = flow["process_wall_s"] - plain["process_wall_s"]
