@@ -113,7 +113,7 @@ def get_context(config: dict[str, Any]) -> WorkerContext:
         threads = _torch_threads(cfg)
         if threads and torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        arrays = prepare_data(cfg.data, progress=False)
+        arrays = prepare_data(cfg.data, progress=False, seed=cfg.seed)
         data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
         ctx = WorkerContext(key, cfg, data, make_engine(cfg))
         _cache.clear()  # one search per worker at a time: free the previous data
