@@ -63,6 +63,7 @@ class EngineConfig:
     prior_min_curves: int = 3  # models trained to the budget before the prior predicts and,
     # with a prior, before any model is stopped (they seed the pool)
     prior_transform: str = "auto"  # log_error (bounded fitness), identity, or auto
+    prior_min_r2: float = 0.0  # the pool's levels must explain this much of its finals' variance
     calibration_min: int = 30  # standardised past errors needed before trusting them
 
     # -- construction -------------------------------------------------------------------------
@@ -179,6 +180,8 @@ class EngineConfig:
                 raise bad(name, v, "use a finite number > 0")
         if not 0 < self.confidence < 1:
             raise bad("confidence", self.confidence, "use a probability strictly between 0 and 1")
+        if not 0 <= self.prior_min_r2 <= 1:
+            raise bad("prior_min_r2", self.prior_min_r2, "use a fraction in [0, 1]")
         if not 0 <= self.min_epoch_fraction <= 1:
             raise bad("min_epoch_fraction", self.min_epoch_fraction, "use a fraction in [0, 1]")
         if self.prior_weight < 0:
@@ -246,6 +249,7 @@ _DEFAULT = EngineConfig(
     prior_weight=1.0,
     prior_min_curves=3,
     prior_transform="auto",
+    prior_min_r2=0.5,
 )
 
 _OFF = EngineConfig(name="off", method="off")

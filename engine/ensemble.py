@@ -127,7 +127,7 @@ class PreviousBuilds:
         self.finals = np.append(self.finals, final)
 
     def predict(
-        self, x: np.ndarray, z: np.ndarray, transform: str
+        self, x: np.ndarray, z: np.ndarray, transform: str, min_r2: float = 0.0
     ) -> tuple[float, float, float] | None:
         """(mean, std, pool size) in z units, or None when the pool cannot say.
 
@@ -155,6 +155,12 @@ class PreviousBuilds:
             return None
         beta = xtx_inv @ (X.T @ t)
         resid = t - X @ beta
+        ss_tot = float(np.sum((t - t.mean()) ** 2))
+        r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 0.0
+        if r2 < min_r2:
+            # the pool's levels at this epoch do not tell its finals apart: a prediction
+            # would be "an average model", accurate on average but blind to the ranking
+            return None
         # residual variance shrunk towards a prior guess (PRIOR_S2 with PRIOR_DF pseudo
         # degrees of freedom): three or four curves alone can fit by chance almost exactly
         s2 = (float(resid @ resid) + PRIOR_DF * PRIOR_S2[transform]) / (n - 2 + PRIOR_DF)
@@ -228,7 +234,7 @@ class EnsemblePredictor:
                     upto = x <= e
                     if np.count_nonzero(upto) <= cfg.c_min:
                         continue
-                    got = self.builds.predict(x[upto], z[upto], self.transform)
+                    got = self.builds.predict(x[upto], z[upto], self.transform, cfg.prior_min_r2)
                     if got is not None and got[1] > 0:
                         self.calib["prior"].append(abs(got[0] - final) / got[1])
         if cfg.prior != "none":
@@ -239,6 +245,10 @@ class EnsemblePredictor:
         there are enough of them (a split-conformal estimate), else a normal model."""
         from .analyzer import prob_within
 
+        if kind == "families" and self.cfg.prior != "none":
+            # with a prior configured, only the prior stops models; a family fit alone can
+            # look certain on a flat start (a net stuck at chance level fits exactly)
+            return 0.0
         past = self.calib[kind]
         m = self.cfg.calibration_min
         if len(past) < m or std_z <= 0:
@@ -261,7 +271,7 @@ class EnsemblePredictor:
 
         prior = None
         if cfg.prior == "previous_builds" and self.builds.n >= cfg.prior_min_curves:
-            prior = self.builds.predict(x, z, self.transform)
+            prior = self.builds.predict(x, z, self.transform, cfg.prior_min_r2)
         if prior is not None:
             pm, ps, n_eff = prior
             lo, hi = self.norm.z_limits()
