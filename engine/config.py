@@ -46,7 +46,7 @@ class EngineConfig:
     direction: str = "maximize"
     value_range: tuple[float | None, float | None] = (0.0, 100.0)
     # fitting (ensemble method); families_mode "without_prior": fit families only while the
-    # previous-builds prior is not available yet (cold start), which keeps calls fast
+    # previous-builds prior has no pool yet (cold start), which keeps calls fast
     families_mode: str = "always"
     loss: str = "soft_l1"
     loss_scale: float = 1.0  # in the units of the fitness

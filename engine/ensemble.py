@@ -280,7 +280,8 @@ class EnsemblePredictor:
             notes.append(f"previous builds: regression on {int(n_eff)} finished curves")
             family = "previous_builds"
 
-        if self.families and not (prior is not None and cfg.families_mode == "without_prior"):
+        cold = cfg.prior == "none" or self.builds.n < cfg.prior_min_curves
+        if self.families and (cfg.families_mode == "always" or cold):
             fam = self._fit_families(tracker, x, z, target)
             if fam is not None:
                 fm, fs, params, fname = fam
@@ -290,6 +291,11 @@ class EnsemblePredictor:
                 notes.append("every family fit failed")
 
         if not parts:
+            if not cold:
+                notes.append(
+                    "previous builds cannot say at this epoch (level outside the pool's, or "
+                    f"the pool's levels explain < {cfg.prior_min_r2:.0%} of its finals)"
+                )
             return Prediction(float("inf"), family=family, note="; ".join(notes) or "no prediction")
         warming = cfg.prior != "none" and self.builds.n < cfg.prior_min_curves
         if warming:
