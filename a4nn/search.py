@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from a4nn.config import RunConfig
+from a4nn.engine_feed import EngineFeed
 from a4nn.types import Candidate, Result
 from adapters.registry import make_adapter
 from engine import Engine
@@ -143,17 +144,24 @@ class SearchSession:
         self.run.update_meta(status="finished", finished=utc_now(), wall_seconds=wall_seconds)
 
 
-TrainFn = Callable[[Candidate], Result]
+TrainFn = Callable[[Candidate, list[int]], Result]
 
 
 def run_generational(session: SearchSession, train_one: TrainFn, on_result=None) -> None:
-    """The paper's schedule: a batch from the adapter, trained in order, then `tell`."""
+    """The paper's schedule: a batch from the adapter, trained in order, then `tell`.
+
+    `train_one(cand, prior_ids)` gets the models finished before the batch began, in
+    proposal order (model id), as the flow's workers do: the plain loop and the flow train
+    with the same engine state, whichever model of a generation finished first.
+    """
     while not session.adapter.done():
         cands = session.adapter.ask()
         if not cands:
             break
+        batch = {c.model_id for c in cands}  # a resumed batch may be partly finished
+        prior = sorted(m for m in session.order if m not in batch)  # in proposal order
         for cand in session.pending(cands):
-            res = train_one(cand)
+            res = train_one(cand, prior)
             session.record(res)
             if on_result is not None:
                 on_result(cand, res)
@@ -172,12 +180,13 @@ def run_search_local(
     arrays = prepare_data(cfg.data, progress=reporter is not None, seed=cfg.seed)
     session.record_dataset()
     data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
-    engine = make_engine(cfg)
+    feed = EngineFeed(lambda: make_engine(cfg))  # a resumed run relearns finished models
     on_epoch = reporter.on_epoch if reporter is not None else None
 
-    def train_one(cand: Candidate) -> Result:
+    def train_one(cand: Candidate, prior_ids: list[int]) -> Result:
         if reporter is not None:
             reporter.on_start(cand)
+        engine = feed.engine_for(session.run, prior_ids)
         return train_candidate(cand, cfg, data, session.run, engine, on_epoch=on_epoch)
 
     on_result = reporter.on_result if reporter is not None else None

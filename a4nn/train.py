@@ -303,6 +303,9 @@ def train_candidate(
             md.write_epochs(rows)
 
     engine.finish(tracker)
+    log = tracker.prediction_log()
+    if log:  # what another process's engine needs to learn this model (a4nn.engine_feed)
+        meta["engine_log"] = log
     vals = [float(r["val_acc"]) for r in rows]
     common = dict(
         mflops=mflops,

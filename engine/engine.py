@@ -90,6 +90,11 @@ class Tracker:
     def epochs_observed(self) -> int:
         return len(self._points)
 
+    def prediction_log(self) -> list[list]:
+        """The predictions a learning engine logged for this model ([epoch, mean, std,
+        kind] each; JSON-ready), for `Engine.learn_curve` to learn from elsewhere."""
+        return [list(entry) for entry in self.state.get("log", [])]
+
     # -- one epoch ------------------------------------------------------------------------------
     def observe(self, epoch: int, value: float) -> Decision:
         """Record the fitness of 0-based `epoch`, predict, and decide whether to stop."""
@@ -272,10 +277,14 @@ class Engine:
         except Exception:  # never end a search because of the engine
             pass
 
-    def learn_curve(self, epochs: Any, values: Any, stopped: bool = False) -> None:
+    def learn_curve(
+        self, epochs: Any, values: Any, stopped: bool = False, log: list | None = None
+    ) -> None:
         """Teach the engine a finished model's curve recorded elsewhere (another worker, or
         a run being resumed): `epochs` 0-based, `values` the fitness; `stopped` if the engine
-        ended it early. Invalid points are dropped as `observe` would drop them."""
+        ended it early; `log` the predictions its tracker logged in situ
+        (`Tracker.prediction_log()`), so the engine learns what `finish` would have taught
+        it. Invalid points are dropped as `observe` would drop them."""
         try:
             if self._ensemble is None:
                 return
@@ -286,7 +295,7 @@ class Engine:
                 if e2 is not None and v2 is not None and in_range(v2, lo, hi):
                     tr._points[e2] = v2
             x, y = tr.curve()
-            self._ensemble.learn_curve(x, y, stopped)
+            self._ensemble.learn_curve(x, y, stopped, log)
             self.finished += 1
         except Exception:
             pass

@@ -47,7 +47,8 @@ def run_generational(session: Any, executor: Executor, on_result: ResultHook | N
         if not cands:
             break
         todo = session.pending(cands)
-        prior = list(session.order)
+        batch = {c.model_id for c in cands}  # a resumed batch may be partly finished
+        prior = sorted(m for m in session.order if m not in batch)  # in proposal order
         for cand in todo:
             executor.submit(cand, prior)
         for _ in todo:

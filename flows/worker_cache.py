@@ -7,23 +7,22 @@ a worker serves one search at a time). Nothing here is Prefect-specific.
 
 Engine priors: an engine that learns from finished models ("previous builds") must see
 the same finished models whichever worker trains the next one. The driver passes the
-ids of the models finished so far (`prior_ids`, completion order); the worker feeds any
-it has not fed yet from their `models/<id>/epochs.csv` and trains on a copy, so what a
+ids of the models finished so far (`prior_ids`, completion order) and the worker's
+`a4nn.engine_feed.EngineFeed` teaches its engine those it has not seen yet, so what a
 model's engine knew depends only on `prior_ids`, never on which worker it landed on.
-The paper's engine learns nothing across models, so none of this runs for it.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from a4nn.config import RunConfig
+from a4nn.engine_feed import EngineFeed
 from lineage.run_dir import RunDir
 
 _lock = threading.Lock()
@@ -33,44 +32,16 @@ _loads = 0
 
 @dataclass
 class WorkerContext:
-    """One run configuration's data and engine, as loaded in this worker process."""
+    """One run configuration's data and engine feed, as loaded in this worker process."""
 
     key: str
     cfg: RunConfig
     data: Any  # a4nn.train.TensorData
-    engine: Any  # engine.Engine
-    fed: list[int] = field(default_factory=list)
+    feed: EngineFeed
 
     def engine_for(self, run: RunDir, prior_ids: list[int]) -> Any:
         """The engine to train the next model with, having learned from `prior_ids`."""
-        if not engine_learns(self.engine):
-            return self.engine
-        if self.fed != list(prior_ids[: len(self.fed)]):
-            from a4nn.search import make_engine
-
-            self.engine, self.fed = make_engine(self.cfg), []
-        for mid in prior_ids[len(self.fed) :]:
-            feed_finished_model(self.engine, run, mid)
-            self.fed.append(mid)
-        return copy.deepcopy(self.engine)
-
-
-def engine_learns(engine: Any) -> bool:
-    """Whether `engine.finish` teaches the engine anything (the paper's method: no)."""
-    method = getattr(getattr(engine, "config", None), "method", "paper")
-    return method not in ("paper", "off")
-
-
-def feed_finished_model(engine: Any, run: RunDir, model_id: int) -> None:
-    """Replay one finished model's recorded curve into `engine` (skips failed models)."""
-    md = run.model(model_id)
-    res = md.result()
-    if res is None or res.failed:
-        return
-    tracker = engine.start(model_id)
-    for row in md.read_epochs():
-        tracker.observe(int(row["epoch"]), float(row["val_acc"]))
-    engine.finish(tracker)
+        return self.feed.engine_for(run, prior_ids)
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -115,7 +86,7 @@ def get_context(config: dict[str, Any]) -> WorkerContext:
             torch.set_num_threads(threads)
         arrays = prepare_data(cfg.data, progress=False, seed=cfg.seed)
         data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
-        ctx = WorkerContext(key, cfg, data, make_engine(cfg))
+        ctx = WorkerContext(key, cfg, data, EngineFeed(lambda: make_engine(cfg)))
         _cache.clear()  # one search per worker at a time: free the previous data
         _cache[key] = ctx
         _loads += 1

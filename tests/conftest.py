@@ -13,13 +13,17 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
-def make_blob_arrays(n_train: int = 64, n_test: int = 32, size: int = 12, seed: int = 0):
-    """Two classes of noisy images: a bright blob left (class 0) or right (class 1)."""
+def make_blob_arrays(
+    n_train: int = 64, n_test: int = 32, size: int = 12, seed: int = 0, noise: float = 0.6
+):
+    """Two classes of noisy images: a bright blob left (class 0) or right (class 1).
+
+    More `noise` makes the task harder: curves that climb over epochs instead of at once."""
     rng = np.random.default_rng(seed)
 
     def split(n: int):
         y = np.arange(n) % 2
-        x = rng.normal(0.0, 0.6, size=(n, 1, size, size)).astype(np.float32)
+        x = rng.normal(0.0, noise, size=(n, 1, size, size)).astype(np.float32)
         c = size // 4
         for i, label in enumerate(y):
             col = c if label == 0 else size - 1 - c

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -234,10 +235,13 @@ def test_learn_curve_teaches_what_finish_teaches():
                 break
         local.finish(tr)
         x, y = tr.curve()
-        fed.learn_curve(x.astype(int).tolist(), y.tolist(), stopped=tr.converged)
+        log = json.loads(json.dumps(tr.prediction_log()))  # as model.json records it
+        fed.learn_curve(x.astype(int).tolist(), y.tolist(), stopped=tr.converged, log=log)
     a, b = local._ensemble, fed._ensemble
     np.testing.assert_array_equal(a.builds.finals, b.builds.finals)
     np.testing.assert_allclose(a.calib["prior"], b.calib["prior"])
+    assert a.calib["families"], "the families logged no calibrated prediction"
+    np.testing.assert_allclose(a.calib["families"], b.calib["families"])
     probe_a, probe_b = local.start("p"), fed.start("p")
     for e in range(8):
         da, db = probe_a.observe(e, 80.0 + e), probe_b.observe(e, 80.0 + e)

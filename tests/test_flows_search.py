@@ -61,6 +61,7 @@ def test_flow_trains_the_same_models_as_the_plain_loop(reference_runs):
     fe = fe.sort_values(["model_id", "epoch"]).reset_index(drop=True)[cols]
     pe = pe.sort_values(["model_id", "epoch"]).reset_index(drop=True)[cols]
     pd.testing.assert_frame_equal(fe, pe, rtol=1e-6)
+    assert (_tables(flow_out)[1]["engine_family"] == "previous_builds").any()
     meta = json.loads((flow_out / "run.json").read_text())
     assert meta["status"] == "finished" and meta["orchestration"]["slots"] == 2
     assert meta["in_flight"] == []
@@ -157,7 +158,7 @@ def _medium_config(root: Path) -> Path:
     """A search whose epochs take a fraction of a second, so kills land mid-training."""
     import yaml
 
-    x_train, y_train, x_test, y_test = make_blob_arrays(n_train=480, n_test=96, size=16)
+    x_train, y_train, x_test, y_test = make_blob_arrays(n_train=480, n_test=96, size=16, noise=2.0)
     npz = root / "medium.npz"
     np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     cfg = tiny_config_dict(
@@ -165,6 +166,9 @@ def _medium_config(root: Path) -> Path:
         name="medium",
         train={"epochs": 6, "batch_size": 16, "threads": 1},
         search={"channels": [8, 8, 8], "pop_size": 2, "n_offspring": 2, "n_generations": 3},
+        # the default engine learns from finished models: the flow's workers must teach
+        # it the same models the plain loop does (a4nn.engine_feed), resumed or not
+        engine={"preset": "default", "overrides": {"prior_min_curves": 2}},
         orchestration=FLOW,
     )
     path = root / "medium.yaml"
@@ -320,3 +324,76 @@ def test_worker_kill_then_flow_kill_then_resume(reference_runs, tmp_path, prefec
         rtol=1e-6,
     )
     assert json.loads((out / "run.json").read_text())["status"] == "finished"
+
+
+def test_async_flow_kill_then_resume_proposes_what_it_would_have(
+    reference_runs, tmp_path, prefect_api
+):
+    """Async (steady-state) mode on one GPU slot, so that the uninterrupted order is
+    deterministic: kill the whole flow (process group) after some models were told and
+    with one in flight, then `--resume`. Finished models are not retrained, the in-flight
+    one resumes, and the adapter proposes exactly what the uninterrupted search proposed."""
+    import os
+    import signal
+
+    import yaml
+
+    from flows.search_flow import run_search_flow
+
+    medium, _, _ = reference_runs
+    cfg = yaml.safe_load(Path(medium).read_text())
+    cfg["orchestration"] = {**cfg["orchestration"], "mode": "async", "n_workers": 1}
+    config = tmp_path / "async.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    ref = tmp_path / "ref"
+    run_search_flow(load_config(config), ref)
+
+    out = tmp_path / "killed"
+    proc, log = _start_run(config, out, prefect_api)
+    try:
+        _wait_for(
+            lambda: (
+                sum('"result"' in p.read_text() for p in (out / "models").glob("*/model.json")) >= 3
+                and any(1 <= v <= 4 for v in _checkpointed(out).values())
+            ),
+            proc,
+            300,
+            "three models told and one mid-training",
+        )
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    assert json.loads((out / "run.json").read_text())["in_flight"], "nothing was in flight"
+    finished = {
+        d.name: (d / "epochs.csv").read_bytes()
+        for d in (out / "models").glob("*")
+        if '"result"' in (d / "model.json").read_text()
+    }
+    proc, log = _start_run(config, out, prefect_api, "--resume")
+    try:
+        assert proc.wait(timeout=600) == 0, (tmp_path / "killed.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    for name, before in finished.items():  # finished models were not retrained
+        assert (out / "models" / name / "epochs.csv").read_bytes() == before
+    assert max(_resumed(out)) >= 1  # the in-flight model went on from its checkpoint
+    models, epochs = _tables(out)
+    ref_models, ref_epochs = _tables(ref)
+    assert not epochs.duplicated(["model_id", "epoch"]).any()
+    a = models.set_index("model_id").sort_index()
+    b = ref_models.set_index("model_id").sort_index()
+    for col in ("genome", "parents", "generation"):  # the same proposals
+        pd.testing.assert_series_equal(a[col], b[col])
+    cols, key = ["model_id", "epoch", "val_acc", "prediction"], ["model_id", "epoch"]
+    pd.testing.assert_frame_equal(
+        epochs.sort_values(key).reset_index(drop=True)[cols],
+        ref_epochs.sort_values(key).reset_index(drop=True)[cols],
+        rtol=1e-6,
+    )
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["in_flight"] == []

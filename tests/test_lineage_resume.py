@@ -77,14 +77,13 @@ def _epoch_rows(run: Path) -> int:
     return total
 
 
-def test_kill_9_mid_run_then_resume_matches_uninterrupted(reference, tmp_path):
-    ref_run, cfg = reference
-    out = tmp_path / "run"
+def _kill_9_then_resume(cfg: Path, out: Path, after_rows: int) -> None:
+    """Start `a4nn run`, kill -9 it once `after_rows` epochs are recorded, then --resume."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "a4nn.cli", "run", str(cfg), "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while _epoch_rows(out) < 12 and time.monotonic() < deadline and proc.poll() is None:
+    while _epoch_rows(out) < after_rows and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
@@ -96,7 +95,10 @@ def test_kill_9_mid_run_then_resume_matches_uninterrupted(reference, tmp_path):
         pd.read_parquet(f)
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["run", str(cfg), "--out", str(out), "--resume", "--quiet"]) == 0
-    got, want = pd.read_csv(out / "epochs.csv"), pd.read_csv(ref_run / "epochs.csv")
+
+
+def _assert_same_epochs(got_run: Path, want_run: Path) -> None:
+    got, want = pd.read_csv(got_run / "epochs.csv"), pd.read_csv(want_run / "epochs.csv")
     assert not got.duplicated(["model_id", "epoch"]).any()
     key = ["model_id", "epoch"]
     got, want = (
@@ -104,6 +106,27 @@ def test_kill_9_mid_run_then_resume_matches_uninterrupted(reference, tmp_path):
         want.sort_values(key).reset_index(drop=True),
     )
     pd.testing.assert_frame_equal(got[COMPARE], want[COMPARE])
+
+
+def test_kill_9_mid_run_then_resume_matches_uninterrupted(reference, tmp_path):
+    ref_run, cfg = reference
+    _kill_9_then_resume(cfg, tmp_path / "run", after_rows=12)
+    _assert_same_epochs(tmp_path / "run", ref_run)
+
+
+def test_resume_relearns_finished_models_for_the_previous_builds_prior(tmp_path):
+    """The default engine learns from finished models: killed after the first generation,
+    the resumed run's engine must know that generation again, or its predictions (and so the
+    fitness the NAS sees) differ from the uninterrupted run's."""
+    engine = {"preset": "default", "overrides": {"prior_min_curves": 2}}
+    cfg = write_tiny_config(tmp_path, engine=engine)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", str(cfg), "--out", str(tmp_path / "ref"), "--quiet"]) == 0
+    ref = pd.read_csv(tmp_path / "ref" / "epochs.csv")
+    first_gen = 3 * 7  # pop_size 3 x 7 epochs: the prior needs them to predict
+    assert (ref["engine_family"].iloc[first_gen:] == "previous_builds").any()
+    _kill_9_then_resume(cfg, tmp_path / "run", after_rows=first_gen + 1)
+    _assert_same_epochs(tmp_path / "run", tmp_path / "ref")
 
 
 def test_resume_skips_truncated_last_checkpoint(reference, tmp_path):
