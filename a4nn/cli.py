@@ -31,9 +31,6 @@ class UserError(Exception):
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from a4nn.config import embedded_config_path, load_config
-    from a4nn.progress import ProgressReporter
-    from a4nn.search import run_search_local
-    from a4nn.summary import format_summary, summarize
 
     config_path = Path(args.config)
     if not config_path.exists() and args.config in EMBEDDED_CONFIGS:
@@ -44,6 +41,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume and not (out / "run.json").exists():
         raise UserError(f"--resume: {out} holds no run to resume (no run.json)")
     print(f"A4NN search '{cfg.name}' -> {out}" + (" (resuming)" if args.resume else ""))
+    if cfg.orchestration.runner == "prefect":
+        from flows import ephemeral_api
+
+        ephemeral_api.prestart()  # boots while torch, Prefect and Dask are imported
+
+    from a4nn.progress import ProgressReporter
+    from a4nn.search import run_search_local
+    from a4nn.summary import format_summary, summarize
+
     if cfg.orchestration.runner == "prefect":  # Prefect flow on Dask (flows/)
         from flows.search_flow import run_search_flow
 

@@ -26,34 +26,26 @@ it, on that server (its UI shows one task run per model).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-# Prefect's per-task INFO lines would scroll the live progress view away; the UI still
-# shows every task run and state. PREFECT_LOGGING_LEVEL=INFO brings them back.
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
-import contextlib  # noqa: E402
-import queue  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from prefect import flow, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-
-from a4nn.config import OrchestrationConfig, RunConfig  # noqa: E402
-from a4nn.search import SearchSession  # noqa: E402
-from a4nn.types import Candidate, Result  # noqa: E402
-from flows import progress as progress_mod  # noqa: E402
-from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster  # noqa: E402
-from flows.scheduling import run_generational, run_steady_state  # noqa: E402
-from lineage.run_dir import RunDir  # noqa: E402
+from a4nn.config import OrchestrationConfig, RunConfig
+from a4nn.search import SearchSession
+from a4nn.types import Candidate, Result
+from flows import ephemeral_api
+from flows import progress as progress_mod
+from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster
+from flows.scheduling import run_generational, run_steady_state
+from lineage.run_dir import RunDir
 
 
 # -- the task (runs on a Dask worker) ----------------------------------------------------
@@ -257,25 +249,16 @@ def search_flow(
     return _search(cfg, Path(out), resume)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def prefect_api() -> Iterator[Callable[[], str]]:
     """The Prefect API this search reports to; yields `ready()`, which waits for it.
 
-    `PREFECT_API_URL` (a server or Prefect Cloud) when set; else Prefect's ephemeral
-    server, started here in the background (it takes seconds, during which the Dask
-    cluster starts). Its URL is set in Prefect's settings, which prefect-dask ships to
-    the workers with every task, and in the environment, which local worker processes
-    inherit: workers never start ephemeral servers of their own.
+    `PREFECT_API_URL` (a server or Prefect Cloud) when set; else a temporary local server
+    (`flows/ephemeral_api.py`: the one the CLI launched first thing, or one started here),
+    which boots while the Dask cluster starts. Its URL is set in Prefect's settings, which
+    prefect-dask ships to the workers with every task, and in the environment, which local
+    worker processes inherit: workers never start ephemeral servers of their own.
     """
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
@@ -284,30 +267,25 @@ def prefect_api() -> Iterator[Callable[[], str]]:
 
     saved = os.environ.get("PREFECT_API_URL")
     url = PREFECT_API_URL.value()
-    server, thread, errors = None, None, []
+    server = ephemeral_api.take_prestarted()
+    if url and server is not None:  # the URL came from a Prefect profile: not needed
+        server.stop()
+        server = None
     if not url:
-        server = SubprocessASGIServer(port=_free_port())
-        timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
-
-        def start() -> None:
-            try:
-                server.start(timeout=timeout)
-            except BaseException as err:  # re-raised by ready()
-                errors.append(err)
-
-        thread = threading.Thread(target=start, name="prefect-ephemeral-api", daemon=True)
-        thread.start()
-        url = server.api_url
+        server = server or ephemeral_api.EphemeralAPI().start()
+        url = server.url
+    timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
 
     def ready() -> str:
-        if thread is not None:
-            thread.join()
-        if errors:
-            raise RuntimeError(
-                f"Prefect's local API did not start ({errors[0]}); set "
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or run "
-                "`prefect server start` and set PREFECT_API_URL"
-            ) from errors[0]
+        if server is not None:
+            try:
+                server.wait_ready(timeout)
+            except RuntimeError as err:
+                raise RuntimeError(
+                    f"Prefect's local API did not start ({err}); set "
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or run "
+                    "`prefect server start` and set PREFECT_API_URL"
+                ) from err
         return url
 
     os.environ["PREFECT_API_URL"] = url
@@ -320,8 +298,6 @@ def prefect_api() -> Iterator[Callable[[], str]]:
         else:
             os.environ["PREFECT_API_URL"] = saved
         if server is not None:
-            if thread is not None:
-                thread.join()
             server.stop()
 
 

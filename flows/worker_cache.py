@@ -77,6 +77,9 @@ def get_context(config: dict[str, Any]) -> WorkerContext:
         import torch
 
         from a4nn.dataset import prepare_data
+        from flows.allocator import relax_malloc_trim
+
+        relax_malloc_trim()  # Dask's MALLOC_TRIM_THRESHOLD_ halves training speed
         from a4nn.search import make_engine
         from a4nn.train import TensorData
 

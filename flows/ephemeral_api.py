@@ -1,0 +1,119 @@
+"""Prefect's ephemeral API server for a run with no `PREFECT_API_URL`, started early.
+
+`a4nn run` with no Prefect server configured needs a local, temporary one. Prefect's own
+`SubprocessASGIServer` serves that purpose, but reaching it means importing Prefect's
+server package (FastAPI app and models: about 3 s here) before the subprocess even starts,
+and then waiting about 3 s more for it to answer. This module starts the very same
+subprocess (`uvicorn prefect.server.api.server:create_app`, UI off, the environment
+variables Prefect sets for its ephemeral server) without importing Prefect at all, so the
+CLI can launch it first thing and let it boot while torch, Prefect and Dask are imported
+and the Dask cluster starts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+_SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+_prestarted: EphemeralAPI | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EphemeralAPI:
+    """One temporary Prefect API server process on a free local port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> EphemeralAPI:
+        spec = importlib.util.find_spec("prefect")
+        if spec is None or spec.origin is None:
+            raise RuntimeError("Prefect is not installed: pip install prefect")
+        app_dir = Path(spec.origin).parent.parent  # the folder holding the prefect package
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(app_dir),
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ]
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **_SERVER_ENV})
+        atexit.register(self.stop)
+        return self
+
+    def wait_ready(self, timeout: float) -> str:
+        """Block until the API answers its health check; returns its URL."""
+        if self.proc is None:
+            self.start()
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            code = self.proc.poll()
+            if code is not None:
+                raise RuntimeError(f"the server process exited with code {code}")
+            with (
+                contextlib.suppress(urllib.error.URLError, OSError),
+                urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp,
+            ):
+                if resp.status == 200:
+                    return self.url
+            time.sleep(0.05)
+        raise RuntimeError(f"no answer from {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def prestart() -> None:
+    """Start the ephemeral server now if this run will need one (no PREFECT_API_URL)."""
+    global _prestarted
+    if _prestarted is None and not os.environ.get("PREFECT_API_URL"):
+        _prestarted = EphemeralAPI().start()
+
+
+def take_prestarted() -> EphemeralAPI | None:
+    """The server `prestart` launched, handed over once (None if there is none)."""
+    global _prestarted
+    server, _prestarted = _prestarted, None
+    return server

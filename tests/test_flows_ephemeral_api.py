@@ -1,0 +1,50 @@
+"""The temporary Prefect API that `a4nn run` starts when no PREFECT_API_URL is set."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from flows import ephemeral_api
+from flows.ephemeral_api import EphemeralAPI
+
+
+def test_ephemeral_api_answers_then_stops():
+    server = EphemeralAPI().start()
+    try:
+        url = server.wait_ready(timeout=90)
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        server.stop()
+    assert server.proc is None
+    with pytest.raises((urllib.error.URLError, OSError)):
+        urllib.request.urlopen(f"{url}/health", timeout=2)
+
+
+def test_a_server_that_exits_is_reported_with_its_exit_code():
+    server = EphemeralAPI()
+    server.proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    server.proc.wait()
+    with pytest.raises(RuntimeError, match="exited with code 3"):
+        server.wait_ready(timeout=5)
+
+
+def test_a_server_that_never_answers_times_out_with_its_url():
+    server = EphemeralAPI()
+    server.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with pytest.raises(RuntimeError, match=r"no answer from http://127\.0\.0\.1:\d+/api"):
+            server.wait_ready(timeout=0.5)
+    finally:
+        server.stop()
+
+
+def test_no_server_is_prestarted_when_an_api_url_is_set(monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    ephemeral_api.prestart()
+    assert ephemeral_api.take_prestarted() is None
