@@ -247,6 +247,31 @@ def _dask_workers(pid: int) -> list:
     return [p for p in kids if "spawn_main" in " ".join(p.cmdline())]
 
 
+def _finished_epochs(out: Path) -> dict[str, bytes]:
+    """`epochs.csv` of every model whose `model.json` holds a result."""
+    return {
+        d.name: (d / "epochs.csv").read_bytes()
+        for d in (out / "models").glob("*")
+        if '"result"' in (d / "model.json").read_text()
+    }
+
+
+def _resume_to_the_end(config: Path, out: Path, api: str, finished: dict[str, bytes]) -> None:
+    """`a4nn run --resume` to completion; the models finished before are not retrained."""
+    import os
+    import signal
+
+    proc, log = _start_run(config, out, api, "--resume")
+    try:
+        assert proc.wait(timeout=600) == 0, (out.parent / f"{out.name}.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    for name, before in finished.items():
+        assert (out / "models" / name / "epochs.csv").read_bytes() == before
+
+
 def test_worker_kill_then_flow_kill_then_resume(reference_runs, tmp_path, prefect_api):
     """Real processes: `kill -9` a Dask worker mid-model, later kill the whole flow
     (process group) mid-generation, then `a4nn run --resume`. The run must end with
@@ -292,22 +317,9 @@ def test_worker_kill_then_flow_kill_then_resume(reference_runs, tmp_path, prefec
         log.close()
     # the model of the killed worker went on from its checkpoint (and kept that record)
     assert max(_resumed(out)) >= 1, f"training at the kill: {training}"
-    finished = {
-        d.name: (d / "epochs.csv").read_bytes()
-        for d in (out / "models").glob("*")
-        if '"result"' in (d / "model.json").read_text()
-    }
+    finished = _finished_epochs(out)
     assert finished, "no model had finished before the flow was killed"
-
-    proc, log = _start_run(config, out, prefect_api, "--resume")
-    try:
-        assert proc.wait(timeout=600) == 0, (tmp_path / "faults.log").read_text()[-3000:]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-    for name, before in finished.items():  # finished models were not retrained
-        assert (out / "models" / name / "epochs.csv").read_bytes() == before
+    _resume_to_the_end(config, out, prefect_api, finished)
     models, epochs = _tables(out)
     ref_models, ref_epochs = _tables(ref)
     assert (models["status"] != "failed").all()
@@ -367,20 +379,7 @@ def test_async_flow_kill_then_resume_proposes_what_it_would_have(
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
     assert json.loads((out / "run.json").read_text())["in_flight"], "nothing was in flight"
-    finished = {
-        d.name: (d / "epochs.csv").read_bytes()
-        for d in (out / "models").glob("*")
-        if '"result"' in (d / "model.json").read_text()
-    }
-    proc, log = _start_run(config, out, prefect_api, "--resume")
-    try:
-        assert proc.wait(timeout=600) == 0, (tmp_path / "killed.log").read_text()[-3000:]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-    for name, before in finished.items():  # finished models were not retrained
-        assert (out / "models" / name / "epochs.csv").read_bytes() == before
+    _resume_to_the_end(config, out, prefect_api, _finished_epochs(out))
     assert max(_resumed(out)) >= 1  # the in-flight model went on from its checkpoint
     models, epochs = _tables(out)
     ref_models, ref_epochs = _tables(ref)
