@@ -12,6 +12,7 @@ levels. Output: benchmarks/data/xfel-curves/xfel_<intensity>_{epochs,models}.csv
 (run-directory tables; checkpoints are not kept).
 
     python benchmarks/curves/record_xfel_curves.py [--intensity 1e14 ...] [--work DIR]
+        [--n-test 200] [--workers 0] [--out benchmarks/data/xfel-curves]
 """
 
 from __future__ import annotations
@@ -28,13 +29,18 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "data" / "xfel-curves"
 
 
-def config(intensity: float, cache: Path) -> dict:
+def config(intensity: float, cache: Path, n_test: int = 200, workers: int = 0) -> dict:
+    """The recording search; `workers` > 0 runs it as the Prefect flow on that many
+    single-thread Dask workers (the same models and seeds as the plain loop)."""
+    orch = {"runner": "plain"}
+    if workers:
+        orch = {"runner": "prefect", "n_workers": workers, "threads_per_worker": 1}
     return {
         "name": f"curves-{intensity:.0e}",
         "seed": 0,
         "data": {
             "source": "xfel",
-            "xfel": {"intensity": intensity, "n_train": 400, "n_test": 200, "seed": 0},
+            "xfel": {"intensity": intensity, "n_train": 400, "n_test": n_test, "seed": 0},
             "cache_dir": str(cache),
             "validation": "testset",
             "normalize": "log1p",
@@ -44,7 +50,7 @@ def config(intensity: float, cache: Path) -> dict:
         "search": {"adapter": "nsganet", "preset": "paper", "channels": [4, 8, 16]},
         "engine": {"preset": "off"},
         "lineage": {"checkpoints": "none"},
-        "orchestration": {"runner": "plain"},
+        "orchestration": orch,
     }
 
 
@@ -52,21 +58,26 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--intensity", type=float, nargs="+", default=[1e14, 1e15, 1e16])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "curves")
+    p.add_argument("--n-test", type=int, default=200, help="validation images")
+    p.add_argument("--workers", type=int, default=0, help="Dask workers (0: plain loop)")
+    p.add_argument("--out", type=Path, default=OUT, help="folder for the CSV tables")
     args = p.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    out_dir = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
     for intensity in args.intensity:
         tag = f"{intensity:.0e}".replace("+", "")
         run = args.work / tag
         cfg_path = args.work / f"{tag}.yaml"
         args.work.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(yaml.safe_dump(config(intensity, args.work / "data")))
+        cfg = config(intensity, args.work / "data", args.n_test, args.workers)
+        cfg_path.write_text(yaml.safe_dump(cfg))
         cmd = [sys.executable, "-m", "a4nn.cli", "run", str(cfg_path), "--out", str(run), "--quiet"]
         if (run / "run.json").exists():
             cmd.append("--resume")
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         for table in ("epochs", "models"):
-            shutil.copy(run / f"{table}.csv", OUT / f"xfel_{tag}_{table}.csv")
+            shutil.copy(run / f"{table}.csv", out_dir / f"xfel_{tag}_{table}.csv")
     return 0
 
 
