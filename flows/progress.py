@@ -71,7 +71,8 @@ class ProgressBoard:
         self.stream = stream or sys.stdout
         self.live_enabled = self.stream.isatty() if live is None else live
         self.slots: dict[str, Slot] = {}
-        self.running: set[int] = set()
+        self.running: set[int] = set()  # started on a worker
+        self.queued: set[int] = set()  # submitted, waiting for a free slot
         self.submitted = 0
         self.done = 0
         self.failed = 0
@@ -86,7 +87,7 @@ class ProgressBoard:
     def on_submit(self, cand: Candidate) -> None:
         with self._lock:
             self.submitted += 1
-            self.running.add(cand.model_id)
+            self.queued.add(cand.model_id)
         self.refresh()
 
     def on_event(self, event: Any) -> None:
@@ -98,6 +99,8 @@ class ProgressBoard:
             slot = self.slots.setdefault(msg["worker"], Slot(msg["worker"], msg.get("gpu", "")))
             slot.gpu = msg.get("gpu", slot.gpu)
             if msg.get("kind") == "start":
+                self.queued.discard(msg["model_id"])
+                self.running.add(msg["model_id"])
                 slot.model_id = msg["model_id"]
                 slot.epoch = int(msg.get("resume_epoch", 0)) - 1
                 slot.val_acc = slot.prediction = float("nan")
@@ -112,6 +115,7 @@ class ProgressBoard:
         with self._lock:
             self.done += 1
             self.running.discard(cand.model_id)
+            self.queued.discard(cand.model_id)
             self.epochs_trained += res.epochs_trained
             if res.failed:
                 self.failed += 1
@@ -131,7 +135,8 @@ class ProgressBoard:
         saved = 100.0 * (1 - self.epochs_trained / budget) if budget else 0.0
         best = f"{self.best:.2f}% (model {self.best_model})" if self.best_model is not None else "-"
         return (
-            f"models done {self.done}{total} ({self.failed} failed), running {len(self.running)} | "
+            f"models done {self.done}{total} ({self.failed} failed), running {len(self.running)}, "
+            f"queued {len(self.queued)} | "
             f"epochs {self.epochs_trained}/{budget} of budget ({saved:.0f}% saved) | "
             f"best {best} | {time.perf_counter() - self.t0:.0f}s"
         )

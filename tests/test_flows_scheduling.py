@@ -130,6 +130,8 @@ def test_progress_board_counts_and_slots():
     c0, c1 = Candidate(0, [[1]]), Candidate(1, [[0]])
     board.on_submit(c0)
     board.on_submit(c1)
+    board.on_submit(Candidate(2, [[1]]))
+    assert "running 0, queued 3" in board.headline()  # submitted is not running
     board.on_event((0.0, {"kind": "start", "model_id": 0, "worker": "w0", "gpu": "0"}))
     board.on_event(
         {
@@ -148,12 +150,12 @@ def test_progress_board_counts_and_slots():
     con = Console(file=io.StringIO(), width=120)
     con.print(board.render())
     text = con.file.getvalue()
-    assert "running 2" in text and "5/10" in text and "81.50" in text and "90.25" in text
+    assert "running 2, queued 1" in text and "5/10" in text and "81.50" in text and "90.25" in text
     board.on_result(c0, Result(0, 90.25, 1.0, 10, 5, status="converged", best_val_acc=82.0))
     board.on_result(c1, Result(1, 0.0, 1.0, 10, 2, status="failed", reason="NaN loss"))
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and "FAILED (NaN loss)" in lines[1]
-    assert "models done 2/4 (1 failed), running 0" in lines[1]
+    assert "models done 2/4 (1 failed), running 0, queued 1" in lines[1]
     assert "epochs 7/20 of budget (65% saved)" in lines[1]
     assert "best 82.00% (model 0)" in lines[1]
     assert board.slots["w0"].model_id is None  # slot freed
