@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from a4nn.config import RunConfig
-from a4nn.engine_feed import EngineFeed
+from a4nn.engine_feed import EngineFeed, prior_for_batch
 from a4nn.types import Candidate, Result
 from adapters.registry import make_adapter
 from engine import Engine
@@ -158,8 +158,7 @@ def run_generational(session: SearchSession, train_one: TrainFn, on_result=None)
         cands = session.adapter.ask()
         if not cands:
             break
-        batch = {c.model_id for c in cands}  # a resumed batch may be partly finished
-        prior = sorted(m for m in session.order if m not in batch)  # in proposal order
+        prior = prior_for_batch(session.order, cands)
         for cand in session.pending(cands):
             res = train_one(cand, prior)
             session.record(res)

@@ -4,8 +4,8 @@ Dask's nanny starts every worker process with `MALLOC_TRIM_THRESHOLD_=65536`
 (`distributed.nanny.pre-spawn-environ`) so that workers hand freed memory back to the
 OS. Setting that variable also freezes glibc's mmap threshold at 128 KiB, so every
 activation and gradient buffer of a training step is a fresh `mmap` whose pages fault
-in zeroed: measured here, a quickstart model trained 2-2.7x slower inside a Dask worker
-than in a plain process, with 1 or 2 threads. `relax_malloc_trim` raises both thresholds
+in zeroed: measured here, a quickstart model trained 2.2-2.9x slower inside a Dask worker
+than in a plain process, with 1 or 2 threads (benchmarks/scheduling/malloc_trim.md). `relax_malloc_trim` raises both thresholds
 in the running process (`mallopt`), which restores plain-process speed for any cluster
 (local, an existing scheduler, SLURM/PBS) without touching how the workers were started.
 """

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from a4nn.engine_feed import prior_for_batch
 from a4nn.types import Candidate, Result
 
 ResultHook = Callable[[Candidate, Result], None]
@@ -47,8 +48,7 @@ def run_generational(session: Any, executor: Executor, on_result: ResultHook | N
         if not cands:
             break
         todo = session.pending(cands)
-        batch = {c.model_id for c in cands}  # a resumed batch may be partly finished
-        prior = sorted(m for m in session.order if m not in batch)  # in proposal order
+        prior = prior_for_batch(session.order, cands)
         for cand in todo:
             executor.submit(cand, prior)
         for _ in todo:
