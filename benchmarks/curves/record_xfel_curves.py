@@ -13,6 +13,7 @@ levels. Output: benchmarks/data/xfel-curves/xfel_<intensity>_{epochs,models}.csv
 
     python benchmarks/curves/record_xfel_curves.py [--intensity 1e14 ...] [--work DIR]
         [--n-test 200] [--workers 0] [--out benchmarks/data/xfel-curves]
+        [--lr 0.05] [--lr-schedule cosine|constant]
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "data" / "xfel-curves"
 
 
-def config(intensity: float, cache: Path, n_test: int = 200, workers: int = 0) -> dict:
+def config(
+    intensity: float,
+    cache: Path,
+    n_test: int = 200,
+    workers: int = 0,
+    lr_schedule: str = "cosine",
+    lr: float = 0.05,
+) -> dict:
     """The recording search; `workers` > 0 runs it as the Prefect flow on that many
     single-thread Dask workers (the same models and seeds as the plain loop)."""
     orch = {"runner": "plain"}
@@ -46,7 +54,13 @@ def config(intensity: float, cache: Path, n_test: int = 200, workers: int = 0) -
             "normalize": "log1p",
             "resize": 16,
         },
-        "train": {"epochs": 25, "batch_size": 32, "lr": 0.05, "threads": 1},
+        "train": {
+            "epochs": 25,
+            "batch_size": 32,
+            "lr": lr,
+            "lr_schedule": lr_schedule,
+            "threads": 1,
+        },
         "search": {"adapter": "nsganet", "preset": "paper", "channels": [4, 8, 16]},
         "engine": {"preset": "off"},
         "lineage": {"checkpoints": "none"},
@@ -61,6 +75,13 @@ def main() -> int:
     p.add_argument("--n-test", type=int, default=200, help="validation images")
     p.add_argument("--workers", type=int, default=0, help="Dask workers (0: plain loop)")
     p.add_argument("--out", type=Path, default=OUT, help="folder for the CSV tables")
+    p.add_argument("--lr", type=float, default=0.05, help="SGD learning rate")
+    p.add_argument(
+        "--lr-schedule",
+        choices=["cosine", "constant"],
+        default="cosine",
+        help="learning-rate schedule of every model (cosine decays over the 25 epochs)",
+    )
     args = p.parse_args()
     out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +90,9 @@ def main() -> int:
         run = args.work / tag
         cfg_path = args.work / f"{tag}.yaml"
         args.work.mkdir(parents=True, exist_ok=True)
-        cfg = config(intensity, args.work / "data", args.n_test, args.workers)
+        cfg = config(
+            intensity, args.work / "data", args.n_test, args.workers, args.lr_schedule, args.lr
+        )
         cfg_path.write_text(yaml.safe_dump(cfg))
         cmd = [sys.executable, "-m", "a4nn.cli", "run", str(cfg_path), "--out", str(run), "--quiet"]
         if (run / "run.json").exists():
