@@ -19,6 +19,7 @@ import yaml
 
 from a4nn.config import RunConfig
 from a4nn.engine_feed import EngineFeed, prior_for_batch
+from a4nn.hardware import hardware
 from a4nn.types import Candidate, Result
 from adapters.registry import make_adapter
 from engine import Engine
@@ -39,27 +40,6 @@ def package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return out
-
-
-def hardware() -> dict[str, object]:
-    """Where the run ran: host, CPU, cores, GPUs (torch's view)."""
-    import os
-
-    info: dict[str, object] = {
-        "host": platform.node(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpus": os.cpu_count(),
-    }
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            n = torch.cuda.device_count()
-            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(n)]
-    except Exception:  # no torch or a broken driver: record what we have
-        pass
-    return info
 
 
 def make_engine(cfg: RunConfig) -> Engine:

@@ -20,16 +20,18 @@ The cluster reaches Prefect through `prefect_dask.DaskTaskRunner` (`make_task_ru
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
 from a4nn.config import OrchestrationConfig
+from a4nn.hardware import nvidia_smi
 
 GPU_RESOURCE = "GPU"
 TRAIN_RESOURCES = {GPU_RESOURCE: 1}
 """What one training task asks of the scheduler: one GPU (or CPU) slot."""
+
+FAST_EXIT_PRELOAD = "flows.fast_exit"
+"""Worker preload that skips the interpreter's teardown once a local worker closed cleanly."""
 
 PIN_PRELOAD = "flows.gpu_pin"
 """Worker preload that pins multi-GPU batch jobs' workers to one GPU each."""
@@ -45,14 +47,8 @@ def visible_gpus() -> list[str]:
     if env is not None:
         ids = [g.strip() for g in env.split(",") if g.strip()]
         return [] if ids in ([], ["-1"]) else ids
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return []
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+    out = nvidia_smi("-L")
+    return [str(i) for i, line in enumerate((out or "").splitlines()) if line.startswith("GPU ")]
 
 
 def dask_cuda_available() -> bool:
@@ -144,7 +140,7 @@ def local_cluster(
             resources=dict(TRAIN_RESOURCES),
             dashboard_address=dashboard_address,
             silence_logs=silence_logs,
-            **({"env": thread_env} if processes else {}),
+            **({"env": thread_env, "preload": [FAST_EXIT_PRELOAD]} if processes else {}),
         )
     workers = {
         f"gpu-{gpu}": {
@@ -154,6 +150,7 @@ def local_cluster(
                 "resources": dict(TRAIN_RESOURCES),
                 "env": {**thread_env, "CUDA_VISIBLE_DEVICES": gpu},
                 "silence_logs": silence_logs,
+                "preload": [FAST_EXIT_PRELOAD],
             },
         }
         for gpu in gpus[:n_workers]

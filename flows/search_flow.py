@@ -258,9 +258,14 @@ def prefect_api() -> Iterator[Callable[[], str]]:
     which boots while the Dask cluster starts. Its URL is set in Prefect's settings, which
     prefect-dask ships to the workers with every task, and in the environment, which local
     worker processes inherit: workers never start ephemeral servers of their own.
+
+    On a temporary server, flow-run heartbeats are off: they exist so that a server can
+    tell a crashed flow run from a live one, and this server ends with the run; Prefect
+    would otherwise wait up to a second for its heartbeat thread when the flow ends.
     """
     from prefect.settings import (
         PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         temporary_settings,
     )
@@ -289,8 +294,11 @@ def prefect_api() -> Iterator[Callable[[], str]]:
         return url
 
     os.environ["PREFECT_API_URL"] = url
+    updates: dict[Any, Any] = {PREFECT_API_URL: url}
+    if server is not None:
+        updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
     try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+        with temporary_settings(updates=updates):
             yield ready
     finally:
         if saved is None:

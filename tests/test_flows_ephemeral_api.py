@@ -48,3 +48,46 @@ def test_no_server_is_prestarted_when_an_api_url_is_set(monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     ephemeral_api.prestart()
     assert ephemeral_api.take_prestarted() is None
+
+
+def _dummy_server() -> EphemeralAPI:
+    server = EphemeralAPI()
+    server.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    return server
+
+
+def test_flows_on_the_temporary_server_send_no_heartbeats(monkeypatch):
+    """Heartbeats let a lasting server spot crashed flow runs; a temporary one ends with
+    the run, and Prefect would wait up to a second for the heartbeat thread at the end."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    from flows.search_flow import prefect_api
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server = _dummy_server()
+    monkeypatch.setattr(ephemeral_api, "_prestarted", server)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}), prefect_api():
+        assert PREFECT_API_URL.value() == server.url
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+    assert server.proc is None  # stopped with the run
+
+
+def test_flows_on_a_lasting_server_keep_their_heartbeats():
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    from flows.search_flow import prefect_api
+
+    before = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
+    assert before is not None  # Prefect's default: on
+    lasting = {PREFECT_API_URL: "http://127.0.0.1:4200/api"}
+    with temporary_settings(updates=lasting), prefect_api():
+        assert PREFECT_API_URL.value() == "http://127.0.0.1:4200/api"
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == before
