@@ -8,6 +8,10 @@ subprocess (`uvicorn prefect.server.api.server:create_app`, UI off, the environm
 variables Prefect sets for its ephemeral server) without importing Prefect at all, so the
 CLI can launch it first thing and let it boot while torch, Prefect and Dask are imported
 and the Dask cluster starts.
+
+The server ends with the run: `stop()` (also at exit) terminates it, and, should the run's
+process be killed outright (`kill -9`, an HPC job's time limit), the server notices that
+its parent is gone within a second and shuts itself down instead of lingering.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import atexit
 import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -57,7 +63,10 @@ class EphemeralAPI:
         cmd = [
             sys.executable,
             "-m",
-            "uvicorn",
+            "flows.ephemeral_api",  # uvicorn, plus a watch on this process (see _serve)
+            "--parent",
+            str(os.getpid()),
+            "--",
             "--app-dir",
             str(app_dir),
             "--factory",
@@ -117,3 +126,28 @@ def take_prestarted() -> EphemeralAPI | None:
     global _prestarted
     server, _prestarted = _prestarted, None
     return server
+
+
+def _exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """Shut this server down once `parent` is gone (this process was re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(poll_seconds)
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
+    time.sleep(10)
+    os._exit(1)  # still here: it did not shut down
+
+
+def _serve(argv: list[str]) -> None:
+    """`python -m flows.ephemeral_api --parent PID -- UVICORN_ARGS...`"""
+    if len(argv) < 3 or argv[0] != "--parent" or "--" not in argv:
+        raise SystemExit("usage: python -m flows.ephemeral_api --parent PID -- UVICORN_ARGS...")
+    parent = int(argv[1])
+    rest = argv[argv.index("--") + 1 :]
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    from uvicorn.main import main
+
+    main(args=rest, prog_name="uvicorn")
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +95,31 @@ def test_flows_on_a_lasting_server_keep_their_heartbeats():
     with temporary_settings(updates=lasting), prefect_api():
         assert PREFECT_API_URL.value() == "http://127.0.0.1:4200/api"
         assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == before
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(FileNotFoundError):  # a zombie is as good as gone
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return True
+
+
+def test_the_server_shuts_down_when_the_run_is_killed_outright():
+    """`kill -9` of `a4nn run` (or a batch job's time limit) runs no exit hook; the
+    server notices its parent is gone and ends instead of lingering."""
+    code = (
+        "import time; from flows.ephemeral_api import EphemeralAPI\n"
+        "s = EphemeralAPI().start(); print(s.proc.pid, flush=True); time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    server_pid = int(parent.stdout.readline())
+    assert _alive(server_pid)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(server_pid), "the temporary API outlived the killed run"
