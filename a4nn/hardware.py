@@ -9,26 +9,40 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 
 
-def nvidia_smi(*args: str) -> str | None:
-    """`nvidia-smi ARGS` output, or None where there is no NVIDIA driver (or it fails)."""
+def nvidia_smi(*args: str) -> subprocess.CompletedProcess | None:
+    """`nvidia-smi ARGS`, run; None where there is no NVIDIA driver or it cannot run.
+
+    Callers read its stdout whatever the exit code: nvidia-smi exits non-zero when one
+    GPU is in an error state and still lists the others.
+    """
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return None
     try:
-        proc = subprocess.run([smi, *args], capture_output=True, text=True, timeout=20)
+        return subprocess.run([smi, *args], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return None
-    return proc.stdout if proc.returncode == 0 else None
+
+
+GPU_LINE = re.compile(r"^GPU (\d+): (.+?)(?: \(UUID: [^)]*\))?$")
+"""One GPU in `nvidia-smi -L`: its index and name (MIG devices are indented lines)."""
+
+
+def gpu_list() -> list[tuple[str, str]]:
+    """(index, name) of the machine's NVIDIA GPUs, as `nvidia-smi -L` lists them."""
+    proc = nvidia_smi("-L")
+    lines = proc.stdout.splitlines() if proc is not None else []
+    return [(m.group(1), m.group(2)) for m in map(GPU_LINE.match, lines) if m]
 
 
 def gpu_names() -> list[str]:
     """Names of the machine's NVIDIA GPUs, in nvidia-smi's order (empty without any)."""
-    out = nvidia_smi("--query-gpu=name", "--format=csv,noheader")
-    return [line.strip() for line in (out or "").splitlines() if line.strip()]
+    return [name for _, name in gpu_list()]
 
 
 def hardware() -> dict[str, object]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from a4nn.config import OrchestrationConfig
-from a4nn.hardware import nvidia_smi
+from a4nn.hardware import gpu_list
 
 GPU_RESOURCE = "GPU"
 TRAIN_RESOURCES = {GPU_RESOURCE: 1}
@@ -47,8 +47,7 @@ def visible_gpus() -> list[str]:
     if env is not None:
         ids = [g.strip() for g in env.split(",") if g.strip()]
         return [] if ids in ([], ["-1"]) else ids
-    out = nvidia_smi("-L")
-    return [str(i) for i, line in enumerate((out or "").splitlines()) if line.startswith("GPU ")]
+    return [index for index, _ in gpu_list()]
 
 
 def dask_cuda_available() -> bool:

@@ -37,6 +37,16 @@ _SERVER_ENV = {
 }
 _prestarted: EphemeralAPI | None = None
 
+# The server process runs this very file (not `-m flows.ephemeral_api`, which a `flows`
+# folder in the user's working directory could shadow), with `-P`: no such folder on
+# its path either.
+_SERVE_THIS_FILE = (
+    "import importlib.util, sys; "
+    "spec = importlib.util.spec_from_file_location('a4nn_ephemeral_api', sys.argv[1]); "
+    "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod); "
+    "mod._serve(sys.argv[2:])"
+)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -62,8 +72,10 @@ class EphemeralAPI:
         app_dir = Path(spec.origin).parent.parent  # the folder holding the prefect package
         cmd = [
             sys.executable,
-            "-m",
-            "flows.ephemeral_api",  # uvicorn, plus a watch on this process (see _serve)
+            "-P",
+            "-c",
+            _SERVE_THIS_FILE,  # uvicorn, plus a watch on this process (see _serve)
+            str(Path(__file__).resolve()),
             "--parent",
             str(os.getpid()),
             "--",
@@ -138,9 +150,9 @@ def _exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
 
 
 def _serve(argv: list[str]) -> None:
-    """`python -m flows.ephemeral_api --parent PID -- UVICORN_ARGS...`"""
+    """`--parent PID -- UVICORN_ARGS...`: uvicorn, shut down once process PID is gone."""
     if len(argv) < 3 or argv[0] != "--parent" or "--" not in argv:
-        raise SystemExit("usage: python -m flows.ephemeral_api --parent PID -- UVICORN_ARGS...")
+        raise SystemExit("usage: ephemeral_api.py --parent PID -- UVICORN_ARGS...")
     parent = int(argv[1])
     rest = argv[argv.index("--") + 1 :]
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()

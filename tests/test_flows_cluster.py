@@ -55,6 +55,20 @@ def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):
     assert visible_gpus() == []
 
 
+def test_visible_gpus_without_cuda_visible_devices_asks_nvidia_smi(tmp_path, monkeypatch):
+    """GPU indices from `nvidia-smi -L`, MIG device lines left out."""
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n"
+        'printf "GPU 0: NVIDIA A100 (UUID: GPU-a)\\n  MIG 1g.5gb Device 0: (UUID: MIG-b)\\n'
+        'GPU 1: NVIDIA A100 (UUID: GPU-c)\\n"\n'
+    )
+    smi.chmod(0o755)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert visible_gpus() == ["0", "1"]
+
+
 def test_address_cluster_needs_an_address():
     with pytest.raises(ConfigError, match="orchestration.address is required"):
         config_from_dict({"orchestration": {"cluster": "address"}}, "run.yaml")

@@ -89,12 +89,13 @@ def test_flows_on_a_lasting_server_keep_their_heartbeats():
 
     from flows.search_flow import prefect_api
 
-    before = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
-    assert before is not None  # Prefect's default: on
-    lasting = {PREFECT_API_URL: "http://127.0.0.1:4200/api"}
+    lasting = {
+        PREFECT_API_URL: "http://127.0.0.1:4200/api",
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 180,  # Prefect's default
+    }
     with temporary_settings(updates=lasting), prefect_api():
         assert PREFECT_API_URL.value() == "http://127.0.0.1:4200/api"
-        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == before
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 180
 
 
 def _alive(pid: int) -> bool:
@@ -112,14 +113,19 @@ def test_the_server_shuts_down_when_the_run_is_killed_outright():
     server notices its parent is gone and ends instead of lingering."""
     code = (
         "import time; from flows.ephemeral_api import EphemeralAPI\n"
-        "s = EphemeralAPI().start(); print(s.proc.pid, flush=True); time.sleep(120)\n"
+        "s = EphemeralAPI().start(); s.wait_ready(90)\n"
+        "print(s.proc.pid, flush=True); time.sleep(120)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    server_pid = int(parent.stdout.readline())
-    assert _alive(server_pid)
-    parent.kill()
-    parent.wait()
-    deadline = time.monotonic() + 30
-    while _alive(server_pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(server_pid), "the temporary API outlived the killed run"
+    server_pid = int(parent.stdout.readline())  # it answered: up and serving
+    try:
+        assert _alive(server_pid)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while _alive(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(server_pid), "the temporary API outlived the killed run"
+    finally:
+        if _alive(server_pid):
+            os.kill(server_pid, 9)
