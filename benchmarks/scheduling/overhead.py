@@ -147,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
                 Path(pair["bare"]["out"]), Path(pair["flow"]["out"])
             )
             pair["ratio"] = pair["flow"]["process_wall_s"] / pair["bare"]["process_wall_s"]
-            # wall time outside the models' epoch loops, flow minus bare: what Prefect,
-            # Dask and lineage add, without the machine's drift in training speed
+            # wall time outside the models' epoch loops, flow minus bare: Prefect, Dask
+            # and the run-level lineage, without the machine's drift in training speed
+            # (per-epoch records and checkpoints are inside the loops). Meaningful with
+            # one worker (layout `same`) only: two workers' loops overlap in time.
             pair["extra_outside_training_s"] = (
                 pair["flow"]["process_wall_s"] - pair["flow"]["train_seconds_sum"]
             ) - (pair["bare"]["process_wall_s"] - pair["bare"]["train_seconds_sum"])
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 pair["flow"]["train_seconds_sum"] / pair["bare"]["train_seconds_sum"]
             )
             pairs.append(pair)
+    same = args.layout == "same"
     ratio = statistics.median(p["ratio"] for p in pairs)
     extra = statistics.median(p["extra_outside_training_s"] for p in pairs)
     training_ratio = statistics.median(p["training_ratio"] for p in pairs)
@@ -174,12 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_pct": 100 * (ratio - 1),
         "median_bare_s": bare_med,
         "median_flow_s": flow_med,
-        "median_extra_outside_training_s": extra,
-        "extra_outside_training_pct_of_bare": 100 * extra / bare_med,
-        "median_training_ratio": training_ratio,
     }
+    if same:
+        result.update(
+            median_extra_outside_training_s=extra,
+            extra_outside_training_pct_of_bare=100 * extra / bare_med,
+            median_training_ratio=training_ratio,
+        )
     breakdown = ""
-    if args.layout == "same":  # one worker: the search is its models back to back
+    if same:  # one worker: the search is its models back to back
         start_stop = statistics.median(
             p["flow"]["process_wall_s"] - p["flow"]["search_wall_s"] for p in pairs
         )
@@ -197,9 +203,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = "".join(
         f"| {i} | {p['bare']['process_wall_s']:.1f} | {p['flow']['process_wall_s']:.1f} | "
         f"{p['flow']['search_wall_s']:.1f} | {100 * (p['ratio'] - 1):+.1f}% | "
-        f"{p['training_ratio']:.3f} | {p['extra_outside_training_s']:.1f} | "
-        f"{p['same_training']} |\n"
+        + (
+            f"{p['training_ratio']:.3f} | {p['extra_outside_training_s']:.1f} | "
+            if same
+            else "n/a | n/a | "
+        )
+        + f"{p['same_training']} |\n"
         for i, p in enumerate(pairs)
+    )
+    outside = (
+        f"Outside the models' epoch loops (each side's wall minus the sum of its models' "
+        f"training seconds), the flow took a median {extra:.1f} s more than the bare loop: "
+        f"{100 * extra / bare_med:.1f}% of the bare loop's wall time. The epoch loops "
+        f"themselves ran {training_ratio:.3f}x the bare loop's time (median of pairs; the "
+        "flow's per-epoch records, checkpoints and progress events are inside them, and so "
+        "is the machine's drift).\n\n"
     )
     md = (
         f"### Overhead on `{result['config']}` {' '.join(args.set)}, layout `{args.layout}` "
@@ -212,13 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"\nMedian of the per-pair ratios: Prefect + Dask + lineage add "
         f"**{result['overhead_pct']:+.1f}%** to the bare loop's wall time (medians: bare "
         f"{bare_med:.1f} s, flow {flow_med:.1f} s). Same training in every pair: "
-        f"{result['same_training']}.\n\n"
-        f"Outside the models' epoch loops (each side's wall minus the sum of its models' "
-        f"training seconds), the flow took a median {extra:.1f} s more than the bare loop: "
-        f"{100 * extra / bare_med:.1f}% of the bare loop's wall time. The epoch loops "
-        f"themselves ran {training_ratio:.3f}x the bare loop's time (median of pairs; "
-        "per-epoch checkpoints and progress events are inside them, and so is the "
-        "machine's drift).\n\n" + breakdown
+        f"{result['same_training']}.\n\n" + (outside if same else "") + breakdown
     )
     print(md)
     if args.out:
