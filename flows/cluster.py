@@ -31,7 +31,7 @@ TRAIN_RESOURCES = {GPU_RESOURCE: 1}
 """What one training task asks of the scheduler: one GPU (or CPU) slot."""
 
 FAST_EXIT_PRELOAD = "flows.fast_exit"
-"""Worker preload that skips the interpreter's teardown once a local worker closed cleanly."""
+"""Worker preload that skips the interpreter's teardown once a local worker's close has run."""
 
 PIN_PRELOAD = "flows.gpu_pin"
 """Worker preload that pins multi-GPU batch jobs' workers to one GPU each."""
