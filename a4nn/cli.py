@@ -44,7 +44,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if cfg.orchestration.runner == "prefect":
         from flows import ephemeral_api
 
-        ephemeral_api.prestart()  # boots while torch, Prefect and Dask are imported
+        ephemeral_api.prestart()  # boots while Prefect and Dask are imported
+        from flows import early_cluster
+
+        early_cluster.prestart(cfg.orchestration)  # its workers boot meanwhile too
 
     from a4nn.progress import ProgressReporter
     from a4nn.search import run_search_local

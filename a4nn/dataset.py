@@ -13,7 +13,6 @@ from pathlib import Path
 
 from a4nn.config import DataConfig
 from a4nn.data.loaders import DatasetArrays, DataSpec, load_dataset
-from a4nn.data.xfel import simulate_dataset
 
 
 def xfel_cache_path(data: DataConfig) -> Path:
@@ -31,6 +30,8 @@ def ensure_xfel(data: DataConfig, progress: bool = True) -> Path:
         return target
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
+    from a4nn.data.xfel import simulate_dataset  # the simulator (scipy) only when needed
+
     x = data.xfel
     if progress:
         print(f"simulating XFEL dataset (intensity {x.intensity:g}) into {target} ...")

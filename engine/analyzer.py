@@ -16,8 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from scipy.special import ndtr
-
 
 def in_range(p: float, lo: float | None, hi: float | None) -> bool:
     """A finite prediction inside the declared fitness range (None: unbounded side)."""
@@ -48,7 +46,7 @@ def prob_within(std: float, delta: float) -> float:
     if std <= 0:
         return 1.0
     z = delta / std
-    return float(ndtr(z) - ndtr(-z))
+    return math.erf(z / math.sqrt(2.0))  # = ndtr(z) - ndtr(-z), without importing scipy
 
 
 def probability_converged(

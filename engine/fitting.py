@@ -16,7 +16,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from .families import PAPER, Family
 
@@ -43,6 +42,8 @@ def _failed(family: str, k: int, note: str) -> Fit:
 
 def fit_paper(x: np.ndarray, y: np.ndarray, target_x: float) -> Fit:
     """The paper's fit of a - b^(c - x), as `curve_fit(F, x, y, bounds=...)` did it."""
+    from scipy.optimize import least_squares  # here: importing engine stays cheap
+
     lo, hi = PAPER.bounds()
     p0 = PAPER.p0(x, y)
 
@@ -78,6 +79,8 @@ def fit_family(
     weights: np.ndarray | None = None,
 ) -> Fit:
     """Fit `fam` to (x, y) with an analytic Jacobian, robust loss and optional warm start."""
+    from scipy.optimize import least_squares
+
     lo, hi = fam.bounds()
     start = fam.clip(np.asarray(p0 if p0 is not None else fam.p0(x, y), float))
     w = np.ones_like(y) if weights is None else weights

@@ -19,7 +19,10 @@ The cluster reaches Prefect through `prefect_dask.DaskTaskRunner` (`make_task_ru
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,12 +121,20 @@ def local_cluster(
     processes: bool = True,
     dashboard_address: str | None = ":0",
     silence_logs: int | bool = 40,
+    wait: bool = True,
 ) -> Any:
     """A local cluster whose every worker holds one `GPU` slot.
 
     With `gpus`, worker i sees only `gpus[i]` (`CUDA_VISIBLE_DEVICES`); without, the
     workers are CPU slots. Each worker has `threads_per_worker` threads, which is also
     the torch thread count its training uses (one model at a time: one GPU slot).
+    `wait=False` (CPU slots only) returns as soon as the scheduler is up and lets the
+    workers start in the background (`Client.wait_for_workers` waits for them).
+
+    The workers' statistical profiler (Dask's dashboard "Profile" tab) is off: it wakes
+    every 10 ms to walk the training thread's stack, and the GIL it takes slowed small
+    models' epochs measurably on 2 cores. `DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=True`
+    in the environment turns it back on.
     """
     from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
 
@@ -131,31 +142,42 @@ def local_cluster(
         "OMP_NUM_THREADS": str(threads_per_worker),
         "MKL_NUM_THREADS": str(threads_per_worker),
     }
+    nanny_options = {"env": thread_env, "preload": [FAST_EXIT_PRELOAD], "config": _worker_config()}
     if not gpus:
-        return LocalCluster(
-            n_workers=n_workers,
+        cluster = LocalCluster(
+            n_workers=n_workers if wait else 0,
             threads_per_worker=threads_per_worker,
             processes=processes,
             resources=dict(TRAIN_RESOURCES),
             dashboard_address=dashboard_address,
             silence_logs=silence_logs,
-            **({"env": thread_env, "preload": [FAST_EXIT_PRELOAD]} if processes else {}),
+            **(nanny_options if processes else {}),
         )
+        if not wait:
+            cluster.scale(n_workers)  # returns at once: the nannies start on its loop
+        return cluster
     workers = {
         f"gpu-{gpu}": {
             "cls": Nanny,
             "options": {
                 "nthreads": threads_per_worker,
                 "resources": dict(TRAIN_RESOURCES),
+                **nanny_options,
                 "env": {**thread_env, "CUDA_VISIBLE_DEVICES": gpu},
                 "silence_logs": silence_logs,
-                "preload": [FAST_EXIT_PRELOAD],
             },
         }
         for gpu in gpus[:n_workers]
     }
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address}}
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=silence_logs)
+
+
+def _worker_config() -> dict[str, Any]:
+    """Dask settings the nannies hand to their workers (see `local_cluster`)."""
+    if "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED" in os.environ:
+        return {}
+    return {"distributed.worker.profile.enabled": False}
 
 
 def local_cuda_cluster(gpus: list[str], threads_per_worker: int = 1) -> Any:
@@ -249,3 +271,23 @@ def make_task_runner(orch: OrchestrationConfig, plan: ClusterPlan | None = None)
             "gpus": plan.gpus or None,
         },
     )
+
+
+@contextlib.contextmanager
+def quiet_dask_logs() -> Iterator[None]:
+    """Keep Dask's INFO chatter (worker start/stop) off the terminal; warnings still show."""
+    key = "DASK_LOGGING__DISTRIBUTED"
+    saved_env = os.environ.get(key)
+    os.environ.setdefault(key, "warning")  # worker processes read it at start
+    logger = logging.getLogger("distributed")
+    nanny = logging.getLogger("distributed.nanny")  # "still alive after 4 s" at shutdown
+    saved_level, saved_nanny = logger.level, nanny.level
+    logger.setLevel(logging.WARNING)
+    nanny.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved_level)
+        nanny.setLevel(saved_nanny)
+        if saved_env is None:
+            os.environ.pop(key, None)

@@ -43,7 +43,7 @@ from a4nn.search import SearchSession
 from a4nn.types import Candidate, Result
 from flows import ephemeral_api
 from flows import progress as progress_mod
-from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster
+from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster, quiet_dask_logs
 from flows.scheduling import run_generational, run_steady_state
 from lineage.run_dir import RunDir
 
@@ -309,28 +309,6 @@ def prefect_api() -> Iterator[Callable[[], str]]:
             server.stop()
 
 
-@contextlib.contextmanager
-def quiet_dask_logs() -> Iterator[None]:
-    """Keep Dask's INFO chatter (worker start/stop) off the terminal; warnings still show."""
-    import logging
-
-    key = "DASK_LOGGING__DISTRIBUTED"
-    saved_env = os.environ.get(key)
-    os.environ.setdefault(key, "warning")  # worker processes read it at start
-    logger = logging.getLogger("distributed")
-    nanny = logging.getLogger("distributed.nanny")  # "still alive after 4 s" at shutdown
-    saved_level, saved_nanny = logger.level, nanny.level
-    logger.setLevel(logging.WARNING)
-    nanny.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(saved_level)
-        nanny.setLevel(saved_nanny)
-        if saved_env is None:
-            os.environ.pop(key, None)
-
-
 def _warm(config: dict[str, Any]) -> None:
     """Import the training stack and load the data in a worker before its first model."""
     import prefect.task_engine  # noqa: F401
@@ -359,10 +337,15 @@ def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[An
 def start_cluster(orch: OrchestrationConfig, plan: ClusterPlan) -> Iterator[Any]:
     """The planned cluster, started here (an address is passed through), closed at exit."""
     from flows import cluster as cl
+    from flows import early_cluster
 
     if plan.kind == "address":
         yield plan.address
         return
+    with early_cluster.take(plan) as prestarted:
+        if prestarted is not None:  # `a4nn run` started it first thing
+            yield prestarted
+            return
     if plan.kind == "local-cuda":
         cm = cl.local_cuda_cluster(plan.gpus, plan.threads_per_worker)
     elif plan.kind in ("slurm", "pbs"):

@@ -56,6 +56,26 @@ def test_engine_imports_without_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
+def test_importing_the_engine_defers_scipy_until_a_fit_or_a_replay():
+    # a training loop that imports Engine should not wait for scipy at start-up; the
+    # first fit loads scipy.optimize, the replay tool scipy.stats, and `replay` is the
+    # function (the name is also its module's)
+    code = (
+        "import sys\n"
+        "import engine\n"
+        "from engine import Engine\n"
+        "assert not any(m.startswith('scipy') for m in sys.modules), 'scipy at import'\n"
+        "tr = Engine.from_preset('paper').start('m')\n"
+        "for e, acc in enumerate([40, 55, 63, 68, 71, 73, 74]):\n"
+        "    tr.observe(e, acc)\n"
+        "assert 'scipy.optimize' in sys.modules and 'scipy.stats' not in sys.modules\n"
+        "from engine import replay, to_json\n"
+        "assert callable(replay) and callable(to_json), replay\n"
+        "assert 'scipy.stats' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
 def test_paper_fit_recovers_known_parameters():
     x, y = paper_curve(95.0, 1.4, 8.0, 12)
     fit = fit_paper(x, y, 25)

@@ -147,10 +147,13 @@ def test_gpu_pin_by_worker_index(name, visible, expected):
 
 
 def _worker_env(dask_worker) -> dict:
+    import dask
+
     return {
         "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "omp": os.environ.get("OMP_NUM_THREADS"),
         "resources": dict(dask_worker.state.total_resources),
+        "profiler": dask.config.get("distributed.worker.profile.enabled"),
     }
 
 
@@ -166,6 +169,7 @@ def test_local_gpu_cluster_pins_one_gpu_per_worker():
         envs = client.run(_worker_env)
     assert sorted(e["cuda"] for e in envs.values()) == ["0", "1"]
     assert all(e["resources"] == TRAIN_RESOURCES and e["omp"] == "3" for e in envs.values())
+    assert not any(e["profiler"] for e in envs.values())  # off: it contends for the GIL
 
 
 def test_local_cpu_cluster_slots():
@@ -181,6 +185,7 @@ def test_local_cpu_cluster_slots():
         relaxed = client.run(relax_malloc_trim)
     assert len(envs) == 2
     assert all(e["resources"] == TRAIN_RESOURCES and e["omp"] == "1" for e in envs.values())
+    assert not any(e["profiler"] for e in envs.values())
     assert all(relaxed.values()), relaxed
 
 

@@ -30,6 +30,26 @@ def test_ephemeral_api_answers_then_stops():
         urllib.request.urlopen(f"{url}/health", timeout=2)
 
 
+def test_a_fresh_temporary_server_saves_and_loads_blocks(tmp_path, monkeypatch):
+    # the server skips Prefect's block-type registration at start (a cost paid on every
+    # run); on a brand-new database a block must still save and load, as the Dataverse
+    # token's Prefect Secret does
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    server = EphemeralAPI().start()
+    try:
+        url = server.wait_ready(timeout=120)
+        code = (
+            "from prefect.blocks.system import Secret\n"
+            "Secret(value='s3cr3t').save('a4nn-test-block')\n"
+            "assert Secret.load('a4nn-test-block').get() == 's3cr3t'\n"
+        )
+        env = {**os.environ, "PREFECT_API_URL": url}
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    finally:
+        server.stop()
+    assert (tmp_path / "prefect-home" / "prefect.db").exists()
+
+
 def test_a_server_that_exits_is_reported_with_its_exit_code():
     server = EphemeralAPI()
     server.proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])

@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     if args.out:
         out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
         (out / f"{args.tag}.json").write_text(json.dumps(result, indent=2))
         (out / f"{args.tag}.md").write_text(md)
     return 0
