@@ -261,11 +261,15 @@ def prefect_api() -> Iterator[Callable[[], str]]:
 
     On a temporary server, flow-run heartbeats are off: they exist so that a server can
     tell a crashed flow run from a live one, and this server ends with the run; Prefect
-    would otherwise wait up to a second for its heartbeat thread when the flow ends.
+    would otherwise wait up to a second for its heartbeat thread when the flow ends. Its
+    clients also load a one-certificate CA bundle instead of certifi's (the API is plain
+    HTTP; `ephemeral_api.loopback_ca_file` says why).
     """
     from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_HOME,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         temporary_settings,
     )
@@ -297,6 +301,8 @@ def prefect_api() -> Iterator[Callable[[], str]]:
     updates: dict[Any, Any] = {PREFECT_API_URL: url}
     if server is not None:
         updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
+        # plain HTTP to 127.0.0.1: no certificate is checked (see loopback_ca_file)
+        updates[PREFECT_API_SSL_CERT_FILE] = ephemeral_api.loopback_ca_file(PREFECT_HOME.value())
     try:
         with temporary_settings(updates=updates):
             yield ready

@@ -100,8 +100,37 @@ def test_flows_on_the_temporary_server_send_no_heartbeats(monkeypatch):
     assert server.proc is None  # stopped with the run
 
 
+def test_clients_of_the_temporary_server_load_a_one_certificate_bundle(tmp_path, monkeypatch):
+    """Its API is plain HTTP; Prefect still builds a TLS context per client (two per task
+    run), and loading a full CA bundle costs 20 ms each time."""
+    import ssl
+
+    from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        temporary_settings,
+    )
+
+    from flows.search_flow import prefect_api
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server = _dummy_server()
+    monkeypatch.setattr(ephemeral_api, "_prestarted", server)
+    user_bundle = str(tmp_path / "corporate-ca.pem")
+    settings = {PREFECT_HOME: str(tmp_path / "home"), PREFECT_API_SSL_CERT_FILE: user_bundle}
+    with temporary_settings(updates=settings, restore_defaults={PREFECT_API_URL}):
+        with prefect_api():
+            ca_file = Path(PREFECT_API_SSL_CERT_FILE.value())
+            assert ca_file.parent == tmp_path / "home"
+            assert ca_file.read_text().count("BEGIN CERTIFICATE") == 1
+            ssl.create_default_context(cafile=str(ca_file))  # a valid bundle
+        assert PREFECT_API_SSL_CERT_FILE.value() == user_bundle  # for the run only
+
+
 def test_flows_on_a_lasting_server_keep_their_heartbeats():
     from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         temporary_settings,
@@ -112,10 +141,12 @@ def test_flows_on_a_lasting_server_keep_their_heartbeats():
     lasting = {
         PREFECT_API_URL: "http://127.0.0.1:4200/api",
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 180,  # Prefect's default
+        PREFECT_API_SSL_CERT_FILE: "/etc/my-ca.pem",
     }
     with temporary_settings(updates=lasting), prefect_api():
         assert PREFECT_API_URL.value() == "http://127.0.0.1:4200/api"
         assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 180
+        assert PREFECT_API_SSL_CERT_FILE.value() == "/etc/my-ca.pem"  # the user's own
 
 
 def _alive(pid: int) -> bool:
