@@ -23,24 +23,17 @@ and batch-job workers are left alone.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import logging
-import os
-import sys
 from typing import Any
+
+from a4nn.quick_exit import flush_and_exit
 
 _armed = False
 _closed_cleanly = False
 
 
 def _exit_now() -> None:
-    if not _closed_cleanly:
-        return
-    logging.shutdown()  # registered before this hook, so it would otherwise be skipped
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # closed or detached stream
-            stream.flush()
-    os._exit(0)
+    if _closed_cleanly:
+        flush_and_exit(0)
 
 
 def dask_setup(worker: Any) -> None:
