@@ -301,8 +301,11 @@ def prefect_api() -> Iterator[Callable[[], str]]:
     updates: dict[Any, Any] = {PREFECT_API_URL: url}
     if server is not None:
         updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
-        # plain HTTP to 127.0.0.1: no certificate is checked (see loopback_ca_file)
-        updates[PREFECT_API_SSL_CERT_FILE] = ephemeral_api.loopback_ca_file(PREFECT_HOME.value())
+        # plain HTTP to 127.0.0.1: no certificate is checked (see loopback_ca_file); a
+        # Prefect home we cannot write to only costs the time it saves
+        with contextlib.suppress(OSError):
+            ca_file = ephemeral_api.loopback_ca_file(PREFECT_HOME.value())
+            updates[PREFECT_API_SSL_CERT_FILE] = ca_file
     try:
         with temporary_settings(updates=updates):
             yield ready

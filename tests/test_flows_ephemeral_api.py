@@ -128,6 +128,27 @@ def test_clients_of_the_temporary_server_load_a_one_certificate_bundle(tmp_path,
         assert PREFECT_API_SSL_CERT_FILE.value() == user_bundle  # for the run only
 
 
+def test_an_unwritable_prefect_home_only_keeps_the_full_bundle(tmp_path, monkeypatch):
+    from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        temporary_settings,
+    )
+
+    from flows.search_flow import prefect_api
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setattr(ephemeral_api, "_prestarted", _dummy_server())
+    (tmp_path / "a-file").write_text("")
+    settings = {PREFECT_HOME: str(tmp_path / "a-file" / "home"), PREFECT_API_SSL_CERT_FILE: "x"}
+    with (
+        temporary_settings(updates=settings, restore_defaults={PREFECT_API_URL}),
+        prefect_api(),
+    ):
+        assert PREFECT_API_SSL_CERT_FILE.value() == "x"
+
+
 def test_flows_on_a_lasting_server_keep_their_heartbeats():
     from prefect.settings import (
         PREFECT_API_SSL_CERT_FILE,
