@@ -47,7 +47,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ephemeral_api.prestart()  # boots while Prefect and Dask are imported
         from flows import early_cluster
 
-        early_cluster.prestart(cfg.orchestration)  # its workers boot meanwhile too
+        api_url = ephemeral_api.prestarted_url()  # the workers will need it
+        env = {"PREFECT_API_URL": api_url} if api_url else {}
+        early_cluster.prestart(cfg.orchestration, env=env)  # its workers boot meanwhile
 
     from a4nn.progress import ProgressReporter
     from a4nn.search import run_search_local

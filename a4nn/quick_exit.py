@@ -26,8 +26,8 @@ _code: int | None = None
 def flush_and_exit(code: int) -> None:
     """Flush logging and stdout/stderr, then end the process now with `code`."""
     logging.shutdown()  # its own hook may be registered before ours, hence skipped
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # closed or detached stream
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # None, closed...
             stream.flush()
     os._exit(code)
 

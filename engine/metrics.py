@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import kendalltau
 
 
 def kendall_tau(fitness: np.ndarray, true: np.ndarray) -> float:
     """Kendall tau-b (scipy) of fitness against truth; nan when undefined (e.g. < 2 models)."""
+    from scipy.stats import kendalltau  # here: importing the engine stays cheap
+
     if len(fitness) < 2:
         return float("nan")
     tau = kendalltau(fitness, true).statistic

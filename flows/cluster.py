@@ -121,15 +121,14 @@ def local_cluster(
     processes: bool = True,
     dashboard_address: str | None = ":0",
     silence_logs: int | bool = 40,
-    wait: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Any:
     """A local cluster whose every worker holds one `GPU` slot.
 
     With `gpus`, worker i sees only `gpus[i]` (`CUDA_VISIBLE_DEVICES`); without, the
     workers are CPU slots. Each worker has `threads_per_worker` threads, which is also
     the torch thread count its training uses (one model at a time: one GPU slot).
-    `wait=False` (CPU slots only) returns as soon as the scheduler is up and lets the
-    workers start in the background (`Client.wait_for_workers` waits for them).
+    `extra_env` is added to the worker processes' environment.
 
     The workers' statistical profiler (Dask's dashboard "Profile" tab) is off: it wakes
     every 10 ms to walk the training thread's stack, and the GIL it takes slowed small
@@ -139,13 +138,14 @@ def local_cluster(
     from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
 
     thread_env = {
+        **(extra_env or {}),
         "OMP_NUM_THREADS": str(threads_per_worker),
         "MKL_NUM_THREADS": str(threads_per_worker),
     }
     nanny_options = {"env": thread_env, "preload": [FAST_EXIT_PRELOAD], "config": _worker_config()}
     if not gpus:
-        cluster = LocalCluster(
-            n_workers=n_workers if wait else 0,
+        return LocalCluster(
+            n_workers=n_workers,
             threads_per_worker=threads_per_worker,
             processes=processes,
             resources=dict(TRAIN_RESOURCES),
@@ -153,9 +153,6 @@ def local_cluster(
             silence_logs=silence_logs,
             **(nanny_options if processes else {}),
         )
-        if not wait:
-            cluster.scale(n_workers)  # returns at once: the nannies start on its loop
-        return cluster
     workers = {
         f"gpu-{gpu}": {
             "cls": Nanny,

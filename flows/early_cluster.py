@@ -3,9 +3,10 @@
 A worker process imports Python, Dask, Prefect, torch and the training code from scratch
 (about 3 s of CPU here) before it trains anything. Started where the flow needs it, the
 cluster waited for the flow process's own imports (Prefect, Dask: about 2 s) and the
-workers' imports came after them. `prestart` starts the scheduler at once and lets the
-workers boot in the background, side by side with the flow process's imports and the
-Prefect API's start; `run_search_flow` then takes the cluster over with `take`.
+workers' imports came after them. `prestart` starts the cluster in a background thread
+at once, side by side with the flow process's imports and the Prefect API's start;
+`run_search_flow` then takes it over with `take`, which waits for the workers exactly as
+starting the cluster there did, and raises what starting it raised.
 
 Only the `local-cpu` plan (no GPU visible) starts early: it is the layout of the
 quickstart and of small machines, where start-up weighs most. GPU clusters, an existing
@@ -16,30 +17,67 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from a4nn.config import OrchestrationConfig
 from flows.cluster import ClusterPlan, local_cluster, plan_cluster, quiet_dask_logs
 
-_held: tuple[ClusterPlan, Any, contextlib.ExitStack] | None = None
+
+@dataclass
+class _Prestarted:
+    plan: ClusterPlan
+    thread: threading.Thread | None = None
+    cluster: Any = None
+    error: BaseException | None = None
+    started: threading.Event = field(default_factory=threading.Event)
+
+    def start(self, env: dict[str, str]) -> None:
+        try:
+            self.cluster = local_cluster(
+                self.plan.n_workers, self.plan.threads_per_worker, extra_env=env
+            )
+        except BaseException as err:  # handed to `take`, which raises it in the flow
+            self.error = err
+        finally:
+            self.started.set()
+
+    def wait(self) -> Any:
+        self.started.wait()
+        if self.error is not None:
+            raise self.error
+        return self.cluster
 
 
-def prestart(orch: OrchestrationConfig) -> bool:
-    """Start the planned cluster now if it is a local CPU one; True if it did."""
-    global _held
+_held: _Prestarted | None = None
+_at_exit = contextlib.ExitStack()  # Dask's quiet logs, for the whole `a4nn run`
+_quieted = False
+
+
+def prestart(orch: OrchestrationConfig, env: dict[str, str] | None = None) -> bool:
+    """Start the planned cluster now if it is a local CPU one; True if it did.
+
+    `env` goes to the worker processes (the temporary API's `PREFECT_API_URL`, which the
+    flow process sets in its own environment only later).
+    """
+    global _held, _quieted
     if _held is not None:
         return True
     plan = plan_cluster(orch)
     if plan.kind != "local-cpu":
         return False
-    stack = contextlib.ExitStack()
-    stack.enter_context(quiet_dask_logs())  # before the workers read their environment
-    cluster = stack.enter_context(
-        local_cluster(plan.n_workers, plan.threads_per_worker, wait=False)
+    if not _quieted:  # until the process ends (not at `take`: the flow nests its own)
+        _at_exit.enter_context(quiet_dask_logs())  # before the workers read their env
+        atexit.register(_close_unclaimed)
+        _quieted = True
+    held = _Prestarted(plan)
+    held.thread = threading.Thread(
+        target=held.start, args=(dict(env or {}),), name="a4nn-early-cluster", daemon=True
     )
-    _held = (plan, cluster, stack)
-    atexit.register(_close_unclaimed)
+    held.thread.start()
+    _held = held
     return True
 
 
@@ -47,16 +85,21 @@ def prestart(orch: OrchestrationConfig) -> bool:
 def take(plan: ClusterPlan) -> Iterator[Any | None]:
     """The prestarted cluster if it is the one `plan` describes, closed at exit; else None.
 
-    A prestarted cluster that does not match (the config changed in between) is closed.
+    Waits until its workers are up (or raises why they are not). A prestarted cluster
+    that does not match (the config changed in between) is closed.
     """
     global _held
     held, _held = _held, None
     if held is None:
         yield None
         return
-    held_plan, cluster, stack = held
-    with stack:
-        yield cluster if held_plan == plan else None
+    cluster = held.wait()
+    if held.plan != plan:
+        cluster.close()
+        yield None
+        return
+    with cluster:
+        yield cluster
 
 
 def _close_unclaimed() -> None:
@@ -64,4 +107,8 @@ def _close_unclaimed() -> None:
     global _held
     held, _held = _held, None
     if held is not None:
-        held[2].close()
+        with contextlib.suppress(Exception):
+            held.wait().close()
+    _at_exit.close()
+    global _quieted
+    _quieted = False

@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -145,7 +146,10 @@ def loopback_ca_file(folder: Path) -> str:
     creates two clients per task run: 40 ms per model. With this bundle (certifi's first
     root certificate, public data) a context takes 0.4 ms. Only the temporary API's
     clients get it, for the run's flow: a server set by `PREFECT_API_URL` keeps the
-    user's own setting. The file goes in `folder` (Prefect's home, private to the user).
+    user's own setting. The file goes in `folder` (Prefect's home, private to the user):
+    workers that do not share this file system (an existing scheduler elsewhere) could not
+    reach a temporary API on 127.0.0.1 anyway. Raises OSError or ValueError (no
+    certificate in the bundle); the caller then keeps the default bundle.
     """
     import certifi
 
@@ -155,8 +159,9 @@ def loopback_ca_file(folder: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "a4nn-loopback-ca.pem"
     if not path.exists() or path.read_text(encoding="ascii") != first + "\n":
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(first + "\n", encoding="ascii")
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")  # a fresh, private name
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(first + "\n")
         os.replace(tmp, path)  # atomic: concurrent runs never read half a file
     return str(path)
 
@@ -166,6 +171,11 @@ def prestart() -> None:
     global _prestarted
     if _prestarted is None and not os.environ.get("PREFECT_API_URL"):
         _prestarted = EphemeralAPI().start()
+
+
+def prestarted_url() -> str | None:
+    """The URL of the server `prestart` launched (still to be taken), if any."""
+    return _prestarted.url if _prestarted is not None else None
 
 
 def take_prestarted() -> EphemeralAPI | None:

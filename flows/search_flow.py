@@ -257,7 +257,8 @@ def prefect_api() -> Iterator[Callable[[], str]]:
     (`flows/ephemeral_api.py`: the one the CLI launched first thing, or one started here),
     which boots while the Dask cluster starts. Its URL is set in Prefect's settings, which
     prefect-dask ships to the workers with every task, and in the environment, which local
-    worker processes inherit: workers never start ephemeral servers of their own.
+    worker processes inherit (those `a4nn run` started early get it from the CLI):
+    workers never start ephemeral servers of their own.
 
     On a temporary server, flow-run heartbeats are off: they exist so that a server can
     tell a crashed flow run from a live one, and this server ends with the run; Prefect
@@ -303,7 +304,7 @@ def prefect_api() -> Iterator[Callable[[], str]]:
         updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
         # plain HTTP to 127.0.0.1: no certificate is checked (see loopback_ca_file); a
         # Prefect home we cannot write to only costs the time it saves
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             ca_file = ephemeral_api.loopback_ca_file(PREFECT_HOME.value())
             updates[PREFECT_API_SSL_CERT_FILE] = ca_file
     try:
