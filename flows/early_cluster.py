@@ -29,7 +29,6 @@ from flows.cluster import ClusterPlan, local_cluster, plan_cluster, quiet_dask_l
 @dataclass
 class _Prestarted:
     plan: ClusterPlan
-    thread: threading.Thread | None = None
     cluster: Any = None
     error: BaseException | None = None
     started: threading.Event = field(default_factory=threading.Event)
@@ -73,10 +72,9 @@ def prestart(orch: OrchestrationConfig, env: dict[str, str] | None = None) -> bo
         atexit.register(_close_unclaimed)
         _quieted = True
     held = _Prestarted(plan)
-    held.thread = threading.Thread(
+    threading.Thread(
         target=held.start, args=(dict(env or {}),), name="a4nn-early-cluster", daemon=True
-    )
-    held.thread.start()
+    ).start()
     _held = held
     return True
 

@@ -24,12 +24,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from lineage.atomic import atomic_write_text
 
 _SERVER_ENV = {
     "PREFECT_UI_ENABLED": "0",
@@ -156,13 +157,9 @@ def loopback_ca_file(folder: Path) -> str:
     bundle = Path(certifi.where()).read_text(encoding="ascii")
     end = "-----END CERTIFICATE-----"
     first = bundle[bundle.index("-----BEGIN CERTIFICATE-----") : bundle.index(end) + len(end)]
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "a4nn-loopback-ca.pem"
     if not path.exists() or path.read_text(encoding="ascii") != first + "\n":
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")  # a fresh, private name
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(first + "\n")
-        os.replace(tmp, path)  # atomic: concurrent runs never read half a file
+        atomic_write_text(path, first + "\n")  # concurrent runs never read half a file
     return str(path)
 
 

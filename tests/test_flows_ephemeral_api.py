@@ -80,7 +80,16 @@ def _dummy_server() -> EphemeralAPI:
     return server
 
 
-def test_flows_on_the_temporary_server_send_no_heartbeats(monkeypatch):
+@pytest.fixture()
+def prestarted_dummy(monkeypatch) -> EphemeralAPI:
+    """No PREFECT_API_URL, and a stand-in for the server the CLI would have prestarted."""
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server = _dummy_server()
+    monkeypatch.setattr(ephemeral_api, "_prestarted", server)
+    return server
+
+
+def test_flows_on_the_temporary_server_send_no_heartbeats(prestarted_dummy):
     """Heartbeats let a lasting server spot crashed flow runs; a temporary one ends with
     the run, and Prefect would wait up to a second for the heartbeat thread at the end."""
     from prefect.settings import (
@@ -91,16 +100,14 @@ def test_flows_on_the_temporary_server_send_no_heartbeats(monkeypatch):
 
     from flows.search_flow import prefect_api
 
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    server = _dummy_server()
-    monkeypatch.setattr(ephemeral_api, "_prestarted", server)
+    server = prestarted_dummy
     with temporary_settings(restore_defaults={PREFECT_API_URL}), prefect_api():
         assert PREFECT_API_URL.value() == server.url
         assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
     assert server.proc is None  # stopped with the run
 
 
-def test_clients_of_the_temporary_server_load_a_one_certificate_bundle(tmp_path, monkeypatch):
+def test_clients_of_the_temporary_server_load_a_one_certificate_bundle(tmp_path, prestarted_dummy):
     """Its API is plain HTTP; Prefect still builds a TLS context per client (two per task
     run), and loading a full CA bundle costs 20 ms each time."""
     import ssl
@@ -114,9 +121,6 @@ def test_clients_of_the_temporary_server_load_a_one_certificate_bundle(tmp_path,
 
     from flows.search_flow import prefect_api
 
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    server = _dummy_server()
-    monkeypatch.setattr(ephemeral_api, "_prestarted", server)
     user_bundle = str(tmp_path / "corporate-ca.pem")
     settings = {PREFECT_HOME: str(tmp_path / "home"), PREFECT_API_SSL_CERT_FILE: user_bundle}
     with temporary_settings(updates=settings, restore_defaults={PREFECT_API_URL}):
@@ -128,7 +132,7 @@ def test_clients_of_the_temporary_server_load_a_one_certificate_bundle(tmp_path,
         assert PREFECT_API_SSL_CERT_FILE.value() == user_bundle  # for the run only
 
 
-def test_an_unwritable_prefect_home_only_keeps_the_full_bundle(tmp_path, monkeypatch):
+def test_an_unwritable_prefect_home_only_keeps_the_full_bundle(tmp_path, prestarted_dummy):
     from prefect.settings import (
         PREFECT_API_SSL_CERT_FILE,
         PREFECT_API_URL,
@@ -138,8 +142,6 @@ def test_an_unwritable_prefect_home_only_keeps_the_full_bundle(tmp_path, monkeyp
 
     from flows.search_flow import prefect_api
 
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setattr(ephemeral_api, "_prestarted", _dummy_server())
     (tmp_path / "a-file").write_text("")
     settings = {PREFECT_HOME: str(tmp_path / "a-file" / "home"), PREFECT_API_SSL_CERT_FILE: "x"}
     with (
