@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,22 @@ def snapshot(obj: Any) -> Any:
     return obj
 
 
+def _save_then(path: Path, state: dict[str, Any], after: Callable[[str], None] | None) -> str:
+    sha = save_checkpoint(path, state)
+    if after is not None:
+        after(sha)
+    return sha
+
+
 class CheckpointWriter:
     """Writes checkpoints on a background thread so training does not wait for the disk.
 
     `submit` takes a snapshot (the only foreground cost) and returns at once; `done()`
-    yields the checkpoints finished since the last call with their SHA-256, and `flush()`
-    waits for all of them. Writes stay atomic, so a crash mid-write leaves no torn file.
+    yields the checkpoints finished since the last call with their SHA-256, and
+    `done(wait=True)` waits for all of them. Writes stay atomic, so a crash mid-write
+    leaves no torn file. An `after(sha256)` given to `submit` runs on the writer thread
+    once that checkpoint is on disk, in submission order (the trainer records the epoch
+    there, so its table row never names a checkpoint that is not yet written).
     """
 
     def __init__(self) -> None:
@@ -91,9 +102,15 @@ class CheckpointWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="a4nn-ckpt")
         self._pending: list[tuple[Any, Any]] = []
 
-    def submit(self, path: Path, state: dict[str, Any], tag: Any) -> None:
+    def submit(
+        self,
+        path: Path,
+        state: dict[str, Any],
+        tag: Any,
+        after: Callable[[str], None] | None = None,
+    ) -> None:
         copy = snapshot(state)
-        self._pending.append((tag, self._pool.submit(save_checkpoint, Path(path), copy)))
+        self._pending.append((tag, self._pool.submit(_save_then, Path(path), copy, after)))
 
     def done(self, wait: bool = False) -> list[tuple[Any, str]]:
         """(tag, sha256) of finished writes; with `wait`, of all pending writes."""

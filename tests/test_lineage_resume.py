@@ -153,3 +153,44 @@ def test_resume_skips_truncated_last_checkpoint(reference, tmp_path):
     np.testing.assert_allclose(
         got[got.model_id == last]["val_acc"], want[want.model_id == last]["val_acc"]
     )
+
+
+def test_a_model_killed_during_an_epoch_resumes_from_the_epoch_before(tmp_path):
+    """Each epoch's row reaches the model's epochs.csv with its checkpoint's SHA-256 as
+    soon as the checkpoint is written, before the next epoch ends, so a model killed
+    during the next epoch (here: a copy of its folder taken then; nothing runs at a
+    kill -9) loses only the epoch in flight."""
+    import shutil
+
+    from a4nn.search import make_engine
+    from a4nn.train import TensorData, train_candidate
+    from adapters.registry import make_adapter
+    from lineage.run_dir import RunDir
+
+    cfg = load_config(write_tiny_config(tmp_path))
+    arrays = prepare_data(cfg.data, progress=False)
+    data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
+    cand = make_adapter("nsganet", preset="quickstart", seed=0, pop_size=3).ask()[0]
+    run = RunDir.create(tmp_path / "run", "", {})
+    killed = RunDir.create(tmp_path / "killed", "", {})
+    kill_after = 2
+
+    def on_epoch(c, row) -> None:
+        if row["epoch"] != kill_after:
+            return
+        deadline = time.monotonic() + 10  # its checkpoint and row, written in the background
+        while time.monotonic() < deadline:
+            rows = run.model(c.model_id).read_epochs()
+            if len(rows) > kill_after and isinstance(rows[kill_after]["checkpoint_sha256"], str):
+                break
+            time.sleep(0.01)
+        shutil.copytree(run.model(c.model_id).root, killed.model(c.model_id).root)
+
+    full = train_candidate(cand, cfg, data, run, make_engine(cfg), on_epoch=on_epoch)
+    resumed = train_candidate(cand, cfg, data, killed, make_engine(cfg))
+    meta = killed.model(cand.model_id).read_meta()
+    assert meta["resumed_from_epoch"] == kill_after + 1
+    assert resumed.fitness == pytest.approx(full.fitness)
+    got = pd.DataFrame(killed.model(cand.model_id).read_epochs())
+    want = pd.DataFrame(run.model(cand.model_id).read_epochs())
+    pd.testing.assert_frame_equal(got[COMPARE], want[COMPARE])
