@@ -303,8 +303,14 @@ def train_candidate(
         meta["traceback"] = traceback.format_exc()
     finally:
         if writer is not None:
-            _collect_checkpoints(writer, md, rows, keep, wait=True)
-            writer.close()
+            try:
+                _collect_checkpoints(writer, md, rows, keep, wait=True)
+            except Exception as err:  # a checkpoint (or its record) that could not be written
+                if status != "failed":
+                    status, reason = "failed", f"{type(err).__name__}: {err}"
+                    meta["traceback"] = traceback.format_exc()
+            finally:
+                writer.close()
             md.write_epochs(rows)
 
     engine.finish(tracker)

@@ -113,14 +113,22 @@ class CheckpointWriter:
         self._pending.append((tag, self._pool.submit(_save_then, Path(path), copy, after)))
 
     def done(self, wait: bool = False) -> list[tuple[Any, str]]:
-        """(tag, sha256) of finished writes; with `wait`, of all pending writes."""
-        out, still = [], []
+        """(tag, sha256) of finished writes; with `wait`, of all pending writes.
+
+        A write that failed raises its error here, once: the writes after it are still
+        waited for (with `wait`) and forgotten, so a later call does not raise it again.
+        """
+        out, still, error = [], [], None
         for tag, fut in self._pending:
-            if wait or fut.done():
-                out.append((tag, fut.result()))
-            else:
+            if not (wait or fut.done()):
                 still.append((tag, fut))
+            elif fut.exception() is not None:
+                error = error or fut.exception()
+            else:
+                out.append((tag, fut.result()))
         self._pending = still
+        if error is not None:
+            raise error
         return out
 
     def close(self) -> None:

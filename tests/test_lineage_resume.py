@@ -155,7 +155,20 @@ def test_resume_skips_truncated_last_checkpoint(reference, tmp_path):
     )
 
 
-def test_a_model_killed_during_an_epoch_resumes_from_the_epoch_before(tmp_path):
+@pytest.fixture
+def one_candidate(tmp_path):
+    """A tiny run's config, its data as tensors, and the first candidate it proposes."""
+    from a4nn.train import TensorData
+    from adapters.registry import make_adapter
+
+    cfg = load_config(write_tiny_config(tmp_path))
+    arrays = prepare_data(cfg.data, progress=False)
+    data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
+    cand = make_adapter("nsganet", preset="quickstart", seed=0, pop_size=3).ask()[0]
+    return cfg, data, cand
+
+
+def test_a_model_killed_during_an_epoch_resumes_from_the_epoch_before(one_candidate, tmp_path):
     """Each epoch's row reaches the model's epochs.csv with its checkpoint's SHA-256 as
     soon as the checkpoint is written, before the next epoch ends, so a model killed
     during the next epoch (here: a copy of its folder taken then; nothing runs at a
@@ -163,14 +176,10 @@ def test_a_model_killed_during_an_epoch_resumes_from_the_epoch_before(tmp_path):
     import shutil
 
     from a4nn.search import make_engine
-    from a4nn.train import TensorData, train_candidate
-    from adapters.registry import make_adapter
+    from a4nn.train import train_candidate
     from lineage.run_dir import RunDir
 
-    cfg = load_config(write_tiny_config(tmp_path))
-    arrays = prepare_data(cfg.data, progress=False)
-    data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
-    cand = make_adapter("nsganet", preset="quickstart", seed=0, pop_size=3).ask()[0]
+    cfg, data, cand = one_candidate
     run = RunDir.create(tmp_path / "run", "", {})
     killed = RunDir.create(tmp_path / "killed", "", {})
     kill_after = 2
@@ -194,3 +203,25 @@ def test_a_model_killed_during_an_epoch_resumes_from_the_epoch_before(tmp_path):
     got = pd.DataFrame(killed.model(cand.model_id).read_epochs())
     want = pd.DataFrame(run.model(cand.model_id).read_epochs())
     pd.testing.assert_frame_equal(got[COMPARE], want[COMPARE])
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_the_model_not_the_search(
+    one_candidate, tmp_path
+):
+    """Checkpoints are written on a background thread; when they cannot be (here: a file
+    stands where the checkpoint folder goes), the model is recorded as failed with the
+    error, like any model that raises, and train_candidate itself does not raise."""
+    from a4nn.search import make_engine
+    from a4nn.train import train_candidate
+    from lineage.run_dir import RunDir
+
+    cfg, data, cand = one_candidate
+    run = RunDir.create(tmp_path / "run", "", {})
+    md = run.model(cand.model_id)
+    md.root.mkdir(parents=True)
+    (md.root / "checkpoints").write_text("not a folder")
+    res = train_candidate(cand, cfg, data, run, make_engine(cfg))
+    assert res.status == "failed"
+    assert "checkpoints" in res.reason and "Error" in res.reason
+    assert md.read_meta()["result"]["status"] == "failed"
+    assert all(not isinstance(r["checkpoint_sha256"], str) for r in md.read_epochs())
