@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from a4nn.config import load_config
+from a4nn.config import RunConfig, load_config
 from a4nn.cost import count_cost
 from a4nn.dataset import prepare_data
 from a4nn.search import make_engine
@@ -33,8 +33,9 @@ from a4nn.train import (
     model_seed,
     pick_device,
 )
-from a4nn.types import Result
+from a4nn.types import Candidate, Result
 from adapters.registry import make_adapter
+from engine.engine import Engine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,38 +64,50 @@ def main(argv: list[str] | None = None) -> int:
             break
         results = []
         for cand in cands:
-            seed = model_seed(cfg.seed, cand.model_id)
-            torch.manual_seed(seed)
-            model = build_candidate_model(cfg, cand.genome, data)
-            mflops, params = count_cost(model, data.image_shape)
-            model.to(device)
-            opt = _make_optimizer(cfg, model)
-            sched = _make_scheduler(cfg, opt)
-            tracker = engine.start(cand.model_id)
-            gen = torch.Generator().manual_seed(seed)
-            vals: list[float] = []
-            t_start = time.perf_counter()
-            for epoch in range(cfg.train.epochs):
-                gen.manual_seed(seed + epoch)
-                _train_epoch(model, opt, data, cfg.train.batch_size, gen, device)
-                sched.step()
-                _, val_acc = evaluate(model, data.x_val, data.y_val, cfg.train.batch_size, device)
-                vals.append(float(val_acc))
-                if tracker.observe(epoch, val_acc).converged:
-                    break
-            train_seconds[cand.model_id] = time.perf_counter() - t_start
-            engine.finish(tracker)
+            res, vals, seconds = train_bare(cfg, cand, data, device, engine)
             trained[cand.model_id] = vals
-            status = "converged" if tracker.converged else "budget"
-            results.append(
-                Result(cand.model_id, float(tracker.fitness()), mflops, params, len(vals), status)
-            )
+            train_seconds[cand.model_id] = seconds
+            results.append(res)
         adapter.tell(results)
     wall = time.perf_counter() - t0
     Path(args.out_json).write_text(
         json.dumps({"wall_seconds": wall, "val_acc": trained, "train_seconds": train_seconds})
     )
     return 0
+
+
+def train_bare(
+    cfg: RunConfig, cand: Candidate, data: TensorData, device: torch.device, engine: Engine
+) -> tuple[Result, list[float], float]:
+    """One candidate as `train_candidate` trains it, with nothing recorded.
+
+    Returns its result, its validation accuracy per epoch, and the seconds of its epoch
+    loop (timed as `train_candidate` times it).
+    """
+    seed = model_seed(cfg.seed, cand.model_id)
+    torch.manual_seed(seed)
+    model = build_candidate_model(cfg, cand.genome, data)
+    mflops, params = count_cost(model, data.image_shape)
+    model.to(device)
+    opt = _make_optimizer(cfg, model)
+    sched = _make_scheduler(cfg, opt)
+    tracker = engine.start(cand.model_id)
+    gen = torch.Generator().manual_seed(seed)
+    vals: list[float] = []
+    t_start = time.perf_counter()
+    for epoch in range(cfg.train.epochs):
+        gen.manual_seed(seed + epoch)
+        _train_epoch(model, opt, data, cfg.train.batch_size, gen, device)
+        sched.step()
+        _, val_acc = evaluate(model, data.x_val, data.y_val, cfg.train.batch_size, device)
+        vals.append(float(val_acc))
+        if tracker.observe(epoch, val_acc).converged:
+            break
+    seconds = time.perf_counter() - t_start
+    engine.finish(tracker)
+    status = "converged" if tracker.converged else "budget"
+    res = Result(cand.model_id, float(tracker.fitness()), mflops, params, len(vals), status)
+    return res, vals, seconds
 
 
 if __name__ == "__main__":
