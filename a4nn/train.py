@@ -32,7 +32,7 @@ from adapters.nsganet.decode import describe
 from adapters.nsganet.model import build_model
 from adapters.nsganet.space import nodes_for_bits
 from engine import Engine
-from lineage.checkpoints import CheckpointError, CheckpointWriter, load_checkpoint
+from lineage.checkpoints import CheckpointError, CheckpointWriter, load_checkpoint, snapshot
 from lineage.run_dir import ModelDir, RunDir
 
 EpochCallback = Callable[[Candidate, dict[str, Any]], None]
@@ -160,11 +160,10 @@ def _resume_point(
     """The last epoch whose checkpoint verifies, and the rows up to it."""
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
-        ckpt, sha = row.get("checkpoint"), row.get("checkpoint_sha256")
-        if not isinstance(ckpt, str) or not ckpt or not isinstance(sha, str) or not sha:
+        if not _names_checkpoint(row):
             continue  # never written, dropped by retention, or still in flight at a crash
         try:
-            state = load_checkpoint(md.root / ckpt, sha)
+            state = load_checkpoint(md.root / row["checkpoint"], row["checkpoint_sha256"])
         except CheckpointError:
             continue
         return state, rows[: i + 1]
@@ -276,19 +275,20 @@ def train_candidate(
             if writer is not None:
                 _collect_checkpoints(writer, md, rows, keep)
                 t_wait = time.perf_counter()
+                state = snapshot(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "epoch": epoch,
+                    }
+                )
+                row["checkpoint_wait_seconds"] = time.perf_counter() - t_wait
                 path = md.checkpoint_path(epoch)
                 row["checkpoint"] = str(path.relative_to(md.root))
-                state = {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "epoch": epoch,
-                }
-                table = [dict(r) for r in [*rows, row]]  # as the writer will record it
-                writer.submit(path, state, tag=row, after=_epochs_recorder(md, table, written))
-                wait = time.perf_counter() - t_wait
-                row["checkpoint_wait_seconds"] = table[-1]["checkpoint_wait_seconds"] = wait
                 rows.append(row)
+                after = _epochs_recorder(md, [dict(r) for r in rows], written)
+                writer.submit(path, state, tag=row, after=after, copied=True)
             else:
                 rows.append(row)
                 md.write_epochs(rows)
@@ -305,10 +305,10 @@ def train_candidate(
         if writer is not None:
             try:
                 _collect_checkpoints(writer, md, rows, keep, wait=True)
-            except Exception as err:  # a checkpoint (or its record) that could not be written
-                if status != "failed":
-                    status, reason = "failed", f"{type(err).__name__}: {err}"
-                    meta["traceback"] = traceback.format_exc()
+            except CheckpointError as err:  # a checkpoint (or its record) not written
+                first = status != "failed"
+                status = "failed"
+                reason = f"{err}" if first else f"{reason}; then: {err}"
             finally:
                 writer.close()
             md.write_epochs(rows)
@@ -357,8 +357,8 @@ def _epochs_recorder(
     def record(sha: str) -> None:
         written[epoch] = sha
         for r in table:
-            ckpt, has = r.get("checkpoint"), r.get("checkpoint_sha256")
-            if isinstance(ckpt, str) and ckpt and not (isinstance(has, str) and has):
+            ckpt = r.get("checkpoint")
+            if isinstance(ckpt, str) and ckpt and not _names_checkpoint(r):
                 r["checkpoint_sha256"] = written.get(int(r["epoch"]), "")
         md.write_epochs(table)
 
@@ -372,16 +372,26 @@ def _collect_checkpoints(
     keep: str,
     wait: bool = False,
 ) -> None:
-    """Record the SHA-256 of written checkpoints; apply `last_best` retention."""
+    """Record the SHA-256 of written checkpoints; apply `last_best` retention.
+
+    Raises CheckpointError, naming the first write that failed (after recording the
+    others), once per failure.
+    """
     for row, sha in writer.done(wait=wait):
         row["checkpoint_sha256"] = sha
-    if keep != "last_best":
-        return
-    written = [r for r in rows if r.get("checkpoint_sha256")]
-    if not written:
-        return
-    best = max(written, key=lambda r: float(r["val_acc"]))
-    for r in written[:-1]:
-        if r is not best:
-            (md.root / r["checkpoint"]).unlink(missing_ok=True)
-            r["checkpoint"], r["checkpoint_sha256"] = "", ""
+    if keep == "last_best":
+        written = [r for r in rows if _names_checkpoint(r)]
+        best = max(written, key=lambda r: float(r["val_acc"])) if written else None
+        for r in written[:-1]:
+            if r is not best:
+                (md.root / r["checkpoint"]).unlink(missing_ok=True)
+                r["checkpoint"], r["checkpoint_sha256"] = "", ""
+    if writer.failures:
+        err, writer.failures[:] = writer.failures[0], []
+        raise CheckpointError(f"checkpoint not written: {type(err).__name__}: {err}") from err
+
+
+def _names_checkpoint(row: dict[str, Any]) -> bool:
+    """Whether a row names a written checkpoint (rows read back hold NaN for blanks)."""
+    ckpt, sha = row.get("checkpoint"), row.get("checkpoint_sha256")
+    return isinstance(ckpt, str) and bool(ckpt) and isinstance(sha, str) and bool(sha)

@@ -88,12 +88,14 @@ def _save_then(path: Path, state: dict[str, Any], after: Callable[[str], None] |
 class CheckpointWriter:
     """Writes checkpoints on a background thread so training does not wait for the disk.
 
-    `submit` takes a snapshot (the only foreground cost) and returns at once; `done()`
-    yields the checkpoints finished since the last call with their SHA-256, and
-    `done(wait=True)` waits for all of them. Writes stay atomic, so a crash mid-write
-    leaves no torn file. An `after(sha256)` given to `submit` runs on the writer thread
-    once that checkpoint is on disk, in submission order (the trainer records the epoch
-    there, so its table row never names a checkpoint that is not yet written).
+    `submit` takes a snapshot (the only foreground cost; pass `copied=True` for a state
+    the caller snapshotted itself) and returns at once; `done()` yields the checkpoints
+    finished since the last call with their SHA-256, and `done(wait=True)` waits for all
+    of them. Writes stay atomic, so a crash mid-write leaves no torn file. An
+    `after(sha256)` given to `submit` runs on the writer thread once that checkpoint is
+    on disk, in submission order (the trainer records the epoch there, so a table row
+    never names a checkpoint still being written; it may name one that retention
+    deleted meanwhile, which a resume skips like any checkpoint that does not verify).
     """
 
     def __init__(self) -> None:
@@ -101,6 +103,7 @@ class CheckpointWriter:
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="a4nn-ckpt")
         self._pending: list[tuple[Any, Any]] = []
+        self.failures: list[BaseException] = []
 
     def submit(
         self,
@@ -108,27 +111,27 @@ class CheckpointWriter:
         state: dict[str, Any],
         tag: Any,
         after: Callable[[str], None] | None = None,
+        *,
+        copied: bool = False,
     ) -> None:
-        copy = snapshot(state)
+        copy = state if copied else snapshot(state)
         self._pending.append((tag, self._pool.submit(_save_then, Path(path), copy, after)))
 
     def done(self, wait: bool = False) -> list[tuple[Any, str]]:
         """(tag, sha256) of finished writes; with `wait`, of all pending writes.
 
-        A write that failed raises its error here, once: the writes after it are still
-        waited for (with `wait`) and forgotten, so a later call does not raise it again.
+        A write that failed (the checkpoint, or its `after`) is not among them: its error
+        is appended to `failures`, once, for the caller to report.
         """
-        out, still, error = [], [], None
+        out, still = [], []
         for tag, fut in self._pending:
             if not (wait or fut.done()):
                 still.append((tag, fut))
             elif fut.exception() is not None:
-                error = error or fut.exception()
+                self.failures.append(fut.exception())
             else:
                 out.append((tag, fut.result()))
         self._pending = still
-        if error is not None:
-            raise error
         return out
 
     def close(self) -> None:

@@ -82,7 +82,8 @@ def train_bare(
     """One candidate as `train_candidate` trains it, with nothing recorded.
 
     Returns its result, its validation accuracy per epoch, and the seconds of its epoch
-    loop (timed as `train_candidate` times it).
+    loop (`train_candidate`'s `train_seconds` also covers its last checkpoint flush, its
+    final table write and `engine.finish`: a few milliseconds).
     """
     seed = model_seed(cfg.seed, cand.model_id)
     torch.manual_seed(seed)

@@ -42,22 +42,17 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 VARIANTS = ("bare", "plain", "dask", "prefect")
 
 
-def run_variants_flow(address: str, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Train `jobs` in order, each as a Dask task or a Prefect task run (the flow body)."""
+def train_on_dask(address: str, variant: str, job: dict[str, Any]) -> dict[str, Any]:
+    """The flow body: train one model as a plain Dask task or as a Prefect task run."""
     from distributed import Client
 
     from flows.search_flow import train_model, train_on_worker
 
-    out = []
-    with Client(address, set_as_default=False) as client:
-        for job in jobs:
-            args = (job["candidate"], job["config"], job["run_dir"], [])
-            if job["variant"] == "dask":
-                res = client.submit(train_on_worker, *args, pure=False).result()
-            else:
-                res = train_model.submit(job["model_id"], *args).result()
-            out.append({**job, "result": res})
-    return out
+    args = (job["candidate"], job["config"], job["run_dir"], [])
+    if variant == "dask":
+        with Client(address, set_as_default=False) as client:
+            return client.submit(train_on_worker, *args, pure=False).result()
+    return train_model.submit(job["model_id"], *args).result()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     # a temporary API for this script alone, set before anything imports Prefect
     api = ephemeral_api.EphemeralAPI().start()
     os.environ["PREFECT_API_URL"] = api.url
+    try:
+        return measure(args, argv, api)
+    finally:
+        api.stop()
 
+
+def measure(args: argparse.Namespace, argv: list[str] | None, api: Any) -> int:
+    """Train every model in every variant, then write and print the results."""
     import torch
     from bare_loop import train_bare
 
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             str(warm.root),
             [],
         ).result()
-        remote = flow(name="training-speed")(run_variants_flow).with_options(
+        remote = flow(name="training-speed")(train_on_dask).with_options(
             task_runner=DaskTaskRunner(address=cluster.scheduler_address)
         )
         for i, cand in enumerate(cands):
@@ -141,14 +143,13 @@ def main(argv: list[str] | None = None) -> int:
                     vals = [float(r["val_acc"]) for r in runs["plain"].model(mid).read_epochs()]
                 else:
                     job = {
-                        "variant": variant,
                         "model_id": mid,
                         "candidate": cand.to_dict(),
                         "config": config,
                         "run_dir": str(runs[variant].root),
                     }
-                    (done,) = remote(cluster.scheduler_address, [job])
-                    secs = float(done["result"]["train_seconds"])
+                    res = remote(cluster.scheduler_address, variant, job)
+                    secs = float(res["train_seconds"])
                     vals = [float(r["val_acc"]) for r in runs[variant].model(mid).read_epochs()]
                 seconds[variant][mid], accs[variant][mid] = secs, vals
             print(
@@ -156,7 +157,6 @@ def main(argv: list[str] | None = None) -> int:
                 + ", ".join(f"{v} {seconds[v][cand.model_id]:.2f} s" for v in VARIANTS),
                 flush=True,
             )
-    api.stop()
     same = all(
         len(accs[v][m]) == len(accs["bare"][m])
         and all(abs(a - b) < 1e-6 for a, b in zip(accs[v][m], accs["bare"][m], strict=True))
