@@ -306,9 +306,9 @@ def train_candidate(
             try:
                 _collect_checkpoints(writer, md, rows, keep, wait=True)
             except CheckpointError as err:  # a checkpoint (or its record) not written
-                first = status != "failed"
+                error = f"{type(err).__name__}: {err}"  # as the loop's `except` words it
+                reason = f"{reason}; then: {error}" if status == "failed" else error
                 status = "failed"
-                reason = f"{err}" if first else f"{reason}; then: {err}"
             finally:
                 writer.close()
             md.write_epochs(rows)

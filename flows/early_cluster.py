@@ -102,11 +102,10 @@ def take(plan: ClusterPlan) -> Iterator[Any | None]:
 
 def _close_unclaimed() -> None:
     """At exit: close a cluster nobody took (the run failed before its flow started)."""
-    global _held
+    global _held, _quieted
     held, _held = _held, None
     if held is not None:
         with contextlib.suppress(Exception):
             held.wait().close()
     _at_exit.close()
-    global _quieted
     _quieted = False
