@@ -53,7 +53,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from a4nn.progress import ProgressReporter
     from a4nn.search import run_search_local
-    from a4nn.summary import format_summary, summarize
 
     if cfg.orchestration.runner == "prefect":  # Prefect flow on Dask (flows/)
         from flows.search_flow import run_search_flow
@@ -62,6 +61,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:  # orchestration.runner: plain -- one model at a time in this process
         reporter = ProgressReporter(cfg.train.epochs, per_epoch=not args.quiet)
         run_search_local(cfg, out, resume=args.resume, reporter=reporter)
+    from a4nn.summary import format_summary, summarize  # pandas: not needed to start
+
     print()
     print(format_summary(summarize(out)))
     return 0

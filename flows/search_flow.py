@@ -54,8 +54,9 @@ def train_on_worker(
 ) -> dict[str, Any]:
     """Train one candidate in this worker process; data and engine come from its cache."""
     from a4nn.train import train_candidate
-    from flows import worker_cache
+    from flows import task_settings, worker_cache
 
+    task_settings.install()  # later task runs here skip Prefect's settings rebuild
     ctx = worker_cache.get_context(config)
     run = RunDir(Path(run_dir))
     cand = Candidate.from_dict(candidate)
@@ -321,11 +322,11 @@ def prefect_api() -> Iterator[Callable[[], str]]:
 
 def _warm(config: dict[str, Any]) -> None:
     """Import the training stack and load the data in a worker before its first model."""
-    import prefect.task_engine  # noqa: F401
+    from flows import task_settings, worker_cache
 
-    from flows import worker_cache
-
+    task_settings.install()  # imports Prefect's task engine, as the first model would
     worker_cache.get_context(config)
+    import pandas  # noqa: F401  (each epoch's record: imported here, not in the first epoch)
 
 
 def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[Any]:

@@ -23,17 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from a4nn.types import Candidate, Result
+from lineage import schema as lineage_schema
 from lineage.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from lineage.schema import EPOCHS, MODELS, SCHEMA_VERSION, table_bytes, to_table
-
-EPOCH_COLUMNS = EPOCHS.names
-MODEL_COLUMNS = MODELS.names
+from lineage.schema import EPOCH_COLUMNS, MODEL_COLUMNS, SCHEMA_VERSION, table_bytes, to_table
 
 
 def _csv_bytes(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    import pandas as pd  # on first use: not among the imports a run starts with (0.3 s)
+
     buf = io.StringIO()
     pd.DataFrame(rows, columns=columns).to_csv(buf, index=False)
     return buf.getvalue()
@@ -69,6 +67,8 @@ class ModelDir:
     def read_epochs(self) -> list[dict[str, Any]]:
         if not self.epochs_path.exists():
             return []
+        import pandas as pd
+
         df = pd.read_csv(self.epochs_path)
         return df.to_dict("records")
 
@@ -168,7 +168,9 @@ class RunDir:
                 continue
             model_rows.append(model_row(meta))
             epoch_rows.extend(md.read_epochs())
-        for name, rows, schema in (("models", model_rows, MODELS), ("epochs", epoch_rows, EPOCHS)):
+        tables = lineage_schema.TABLES  # Arrow schemas, built on first use
+        for name, rows in (("models", model_rows), ("epochs", epoch_rows)):
+            schema = tables[name]
             table = to_table(rows, schema, str(self.root / f"{name}.parquet"))
             atomic_write_bytes(self.root / f"{name}.parquet", table_bytes(table))
             atomic_write_text(self.root / f"{name}.csv", _csv_bytes(rows, schema.names))

@@ -8,11 +8,11 @@ schema. Documented in docs/lineage.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_KEY = b"a4nn_lineage_schema"
@@ -22,52 +22,72 @@ class SchemaError(ValueError):
     """A lineage table that does not match the documented schema."""
 
 
-EPOCHS = pa.schema(
-    [
-        ("model_id", pa.int64()),
-        ("epoch", pa.int64()),
-        ("train_acc", pa.float64()),
-        ("val_acc", pa.float64()),
-        ("train_loss", pa.float64()),
-        ("val_loss", pa.float64()),
-        ("epoch_seconds", pa.float64()),
-        ("prediction", pa.float64()),
-        ("converged", pa.bool_()),
-        ("engine_family", pa.string()),
-        ("engine_params", pa.string()),  # JSON object of the fitted parameters
-        ("checkpoint", pa.string()),
-        ("checkpoint_sha256", pa.string()),
-        ("checkpoint_wait_seconds", pa.float64()),  # training's wait for the background writer
-    ]
+EPOCH_FIELDS: tuple[tuple[str, str], ...] = (
+    ("model_id", "int64"),
+    ("epoch", "int64"),
+    ("train_acc", "float64"),
+    ("val_acc", "float64"),
+    ("train_loss", "float64"),
+    ("val_loss", "float64"),
+    ("epoch_seconds", "float64"),
+    ("prediction", "float64"),
+    ("converged", "bool_"),
+    ("engine_family", "string"),
+    ("engine_params", "string"),  # JSON object of the fitted parameters
+    ("checkpoint", "string"),
+    ("checkpoint_sha256", "string"),
+    ("checkpoint_wait_seconds", "float64"),  # training's wait for the background writer
 )
 
-MODELS = pa.schema(
-    [
-        ("model_id", pa.int64()),
-        ("generation", pa.int64()),
-        ("parents", pa.string()),  # JSON list
-        ("proposer", pa.string()),
-        ("genome", pa.string()),  # JSON list of phases of bits
-        ("architecture", pa.string()),  # JSON decoded graph
-        ("seed", pa.int64()),
-        ("mflops", pa.float64()),
-        ("params", pa.int64()),
-        ("status", pa.string()),  # converged | budget | failed
-        ("reason", pa.string()),
-        ("fitness", pa.float64()),
-        ("epochs_trained", pa.int64()),
-        ("termination_epoch", pa.int64()),  # e_t: 0-based index of the last trained epoch
-        ("last_val_acc", pa.float64()),
-        ("best_val_acc", pa.float64()),
-        ("train_seconds", pa.float64()),
-    ]
+MODEL_FIELDS: tuple[tuple[str, str], ...] = (
+    ("model_id", "int64"),
+    ("generation", "int64"),
+    ("parents", "string"),  # JSON list
+    ("proposer", "string"),
+    ("genome", "string"),  # JSON list of phases of bits
+    ("architecture", "string"),  # JSON decoded graph
+    ("seed", "int64"),
+    ("mflops", "float64"),
+    ("params", "int64"),
+    ("status", "string"),  # converged | budget | failed
+    ("reason", "string"),
+    ("fitness", "float64"),
+    ("epochs_trained", "int64"),
+    ("termination_epoch", "int64"),  # e_t: 0-based index of the last trained epoch
+    ("last_val_acc", "float64"),
+    ("best_val_acc", "float64"),
+    ("train_seconds", "float64"),
 )
 
-TABLES = {"epochs": EPOCHS, "models": MODELS}
+EPOCH_COLUMNS = [name for name, _ in EPOCH_FIELDS]
+MODEL_COLUMNS = [name for name, _ in MODEL_FIELDS]
+_FIELDS = {"EPOCHS": EPOCH_FIELDS, "MODELS": MODEL_FIELDS}
+_schemas: dict[str, pa.Schema] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """`EPOCHS`, `MODELS` (Arrow schemas) and `TABLES`, built when first used.
+
+    pandas and pyarrow cost about 0.3 s of CPU to import; building the schemas on first
+    use keeps them out of what `a4nn run` imports to start (its first table is written
+    once a model has finished).
+    """
+    if name == "TABLES":
+        return {"epochs": __getattr__("EPOCHS"), "models": __getattr__("MODELS")}
+    if name not in _FIELDS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _schemas:
+        import pyarrow as pa
+
+        _schemas[name] = pa.schema([(col, getattr(pa, kind)()) for col, kind in _FIELDS[name]])
+    return _schemas[name]
 
 
 def to_table(rows: list[dict[str, Any]], schema: pa.Schema, where: str) -> pa.Table:
     """Rows as an Arrow table of `schema`; a missing column or wrong type is a SchemaError."""
+    import pandas as pd
+    import pyarrow as pa
+
     df = pd.DataFrame(rows, columns=schema.names)
     try:
         table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
@@ -79,6 +99,9 @@ def to_table(rows: list[dict[str, Any]], schema: pa.Schema, where: str) -> pa.Ta
 
 
 def table_bytes(table: pa.Table) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return sink.getvalue().to_pybytes()
@@ -86,7 +109,10 @@ def table_bytes(table: pa.Table) -> bytes:
 
 def read_table(path: Path, name: str) -> pd.DataFrame:
     """Read a lineage Parquet table, checking its schema version and columns."""
-    schema = TABLES[name]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = __getattr__("TABLES")[name]
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as err:

@@ -1,0 +1,92 @@
+"""Validate the Prefect settings a task run carries to a Dask worker once per worker.
+
+prefect-dask sends each task run the flow's settings (`serialize_context`), and the
+worker rebuilds Prefect's `Settings` from them before the task starts
+(`prefect.context.hydrated_context`). That rebuild runs every pydantic-settings source
+again (environment variables, `.env`, `prefect.toml`, `pyproject.toml`, profiles): about
+60 ms of CPU per task run on the 2-core development VM, most of a task run's cost
+(benchmarks/scheduling/README.md). A search's task runs all carry the same settings, so
+this module keeps the context validated from one serialized form and hands later task
+runs a copy of it: `install()` puts a caching wrapper in place of the
+`hydrated_context` that Prefect's task engine calls, in this process only.
+
+Same settings as before: the serialized form is the key (compared in full, secrets
+included, never written anywhere), so a flow run with other settings gets its own
+validation. The one difference: a variable changed in the worker's own environment
+between two task runs of the same flow is not read again (the flow's serialized
+settings, which every task run carries, take precedence over it anyway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+_MAX_ENTRIES = 8  # a worker serves one search at a time; a few flows at most
+_lock = threading.Lock()
+_cache: OrderedDict[str, Any] = OrderedDict()
+_stats = {"validated": 0, "reused": 0}
+_original: Any = None
+
+
+def _settings_context(serialized: dict[str, Any]) -> Any:
+    """A fresh `SettingsContext` for `serialized`, validated once per distinct form."""
+    from prefect.context import SettingsContext
+
+    key = json.dumps(serialized, sort_keys=True, default=repr)
+    with _lock:
+        ctx = _cache.get(key)
+        if ctx is not None:
+            _cache.move_to_end(key)
+            _stats["reused"] += 1
+            return ctx.model_copy()  # a context can be entered once at a time: one per run
+    ctx = SettingsContext(**serialized)
+    with _lock:
+        _cache[key] = ctx
+        while len(_cache) > _MAX_ENTRIES:
+            _cache.popitem(last=False)
+        _stats["validated"] += 1
+    return ctx.model_copy()
+
+
+@contextlib.contextmanager
+def cached_hydrated_context(
+    serialized_context: dict[str, Any] | None = None, client: Any = None
+) -> Iterator[None]:
+    """Prefect's `hydrated_context`, with the settings context validated once."""
+    settings = (serialized_context or {}).get("settings_context")
+    if not settings:
+        with _original(serialized_context, client):
+            yield
+        return
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()  # Prefect sets logging up before entering the settings
+    rest = {**serialized_context, "settings_context": {}}
+    with _settings_context(settings), _original(rest, client):
+        yield
+
+
+def install() -> bool:
+    """Use the caching wrapper for task runs in this process; True once it is in place."""
+    global _original
+    import prefect.task_engine as engine
+
+    with _lock:
+        if _original is None:
+            current = getattr(engine, "hydrated_context", None)
+            if current is None:  # another Prefect: leave it as it is
+                return False
+            _original = current
+            engine.hydrated_context = cached_hydrated_context
+    return engine.hydrated_context is cached_hydrated_context
+
+
+def stats() -> dict[str, int]:
+    """How often this process validated settings, and how often it reused them."""
+    with _lock:
+        return dict(_stats)

@@ -1,0 +1,49 @@
+"""Task runs on a Dask worker reuse the flow's validated Prefect settings
+(flows/task_settings.py), and still see exactly the settings of the flow that sent them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect_dask import DaskTaskRunner
+
+from flows.cluster import local_cluster
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def report_settings() -> dict[str, Any]:
+    """What the task run sees, then the caching wrapper put in place for the next ones."""
+    from prefect.settings import get_current_settings
+
+    from flows import task_settings
+
+    seen = {"retries": get_current_settings().client.max_retries, **task_settings.stats()}
+    seen["installed"] = task_settings.install()
+    return seen
+
+
+def test_task_runs_reuse_the_validated_settings_of_their_own_flow(prefect_api):
+    with local_cluster(1, 1, dashboard_address=":0") as cluster:
+        runner = DaskTaskRunner(address=cluster.scheduler_address)
+
+        @flow(task_runner=runner)
+        def three_task_runs() -> list[dict[str, Any]]:
+            return [report_settings.submit().result() for _ in range(3)]
+
+        with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 3}):
+            first = three_task_runs()
+        with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 4}):
+            second = three_task_runs()
+
+    # every task run sees the settings of the flow run that submitted it
+    assert [r["retries"] for r in first] == [3, 3, 3]
+    assert [r["retries"] for r in second] == [4, 4, 4]
+    assert all(r["installed"] for r in first + second)
+    # one worker process: the first task run ran before the wrapper was in place, the
+    # second validated the first flow's settings, the third reused them; the second
+    # flow's settings differ, so they were validated once, then reused
+    counts = [(r["validated"], r["reused"]) for r in first + second]
+    assert counts == [(0, 0), (1, 0), (1, 1), (2, 1), (2, 2), (2, 3)]
