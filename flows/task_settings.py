@@ -33,11 +33,18 @@ _stats = {"validated": 0, "reused": 0}
 _original: Any = None
 
 
+def _key_part(value: Any) -> Any:
+    """JSON stand-in for a value JSON lacks (timedelta, set): equal only if equal."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(repr(v) for v in value)  # a set's order varies between processes
+    return repr(value)
+
+
 def _settings_context(serialized: dict[str, Any]) -> Any:
     """A fresh `SettingsContext` for `serialized`, validated once per distinct form."""
     from prefect.context import SettingsContext
 
-    key = json.dumps(serialized, sort_keys=True, default=repr)
+    key = json.dumps(serialized, sort_keys=True, default=_key_part)
     with _lock:
         ctx = _cache.get(key)
         if ctx is not None:

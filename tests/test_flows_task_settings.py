@@ -47,3 +47,12 @@ def test_task_runs_reuse_the_validated_settings_of_their_own_flow(prefect_api):
     # flow's settings differ, so they were validated once, then reused
     counts = [(r["validated"], r["reused"]) for r in first + second]
     assert counts == [(0, 0), (1, 0), (1, 1), (2, 1), (2, 2), (2, 3)]
+
+
+def test_settings_key_tells_values_apart_and_ignores_set_order():
+    from datetime import timedelta
+
+    from flows.task_settings import _key_part
+
+    assert _key_part({"b", "a"}) == _key_part({"a", "b"}) == ["'a'", "'b'"]
+    assert _key_part(timedelta(seconds=5)) != _key_part(timedelta(seconds=6))
