@@ -12,9 +12,12 @@ runs a copy of it: `install()` puts a caching wrapper in place of the
 
 Same settings as before: the serialized form is the key (compared in full, secrets
 included, never written anywhere), so a flow run with other settings gets its own
-validation. The one difference: a variable changed in the worker's own environment
-between two task runs of the same flow is not read again (the flow's serialized
-settings, which every task run carries, take precedence over it anyway).
+validation. The one difference: the flow sends only the settings it has set (Prefect
+serializes them with `exclude_unset`); the others come from the worker's own sources
+(its environment, `.env`, `prefect.toml`, `pyproject.toml`, profiles), which are now read
+once per distinct flow settings and worker process, not again for every task run. A
+change to those sources while a worker runs reaches its task runs once the flow's own
+settings differ or the worker restarts.
 """
 
 from __future__ import annotations

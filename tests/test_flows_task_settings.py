@@ -56,3 +56,53 @@ def test_settings_key_tells_values_apart_and_ignores_set_order():
 
     assert _key_part({"b", "a"}) == _key_part({"a", "b"}) == ["'a'", "'b'"]
     assert _key_part(timedelta(seconds=5)) != _key_part(timedelta(seconds=6))
+
+
+def test_cached_context_matches_prefects_nests_and_serves_threads(monkeypatch):
+    """In this process, without replacing Prefect's own function: the wrapper is called
+    directly, so other tests keep Prefect's behaviour."""
+    import threading
+    from collections import OrderedDict
+
+    from prefect.context import hydrated_context, serialize_context
+    from prefect.settings import PREFECT_API_KEY, get_current_settings
+
+    from flows import task_settings
+
+    monkeypatch.setattr(task_settings, "_original", hydrated_context)
+    monkeypatch.setattr(task_settings, "_cache", OrderedDict())
+    monkeypatch.setattr(task_settings, "_stats", {"validated": 0, "reused": 0})
+    wrapper = task_settings.cached_hydrated_context
+    forms = {}
+    for key in ("key-one", "key-two"):
+        with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 9, PREFECT_API_KEY: key}):
+            forms[key] = serialize_context()
+    outside = get_current_settings().client.max_retries
+
+    with hydrated_context(forms["key-one"]):
+        prefects = get_current_settings().model_dump()
+    with wrapper(forms["key-one"]):
+        assert get_current_settings().model_dump() == prefects
+        with wrapper(forms["key-one"]):  # nested: each run enters its own copy
+            assert get_current_settings().api.key.get_secret_value() == "key-one"
+    with wrapper(forms["key-two"]):  # another secret is other settings
+        assert get_current_settings().api.key.get_secret_value() == "key-two"
+    assert get_current_settings().client.max_retries == outside
+
+    errors: list[BaseException] = []
+
+    def task_runs() -> None:
+        try:
+            for _ in range(10):
+                with wrapper(forms["key-one"]):
+                    assert get_current_settings().api.key.get_secret_value() == "key-one"
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=task_runs) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert task_settings.stats() == {"validated": 2, "reused": 41}
