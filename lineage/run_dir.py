@@ -24,9 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from a4nn.types import Candidate, Result
-from lineage import schema as lineage_schema
 from lineage.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from lineage.schema import EPOCH_COLUMNS, MODEL_COLUMNS, SCHEMA_VERSION, table_bytes, to_table
+from lineage.schema import (
+    EPOCH_COLUMNS,
+    MODEL_COLUMNS,
+    SCHEMA_VERSION,
+    table_bytes,
+    table_schema,
+    to_table,
+)
 
 
 def _csv_bytes(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -168,9 +174,8 @@ class RunDir:
                 continue
             model_rows.append(model_row(meta))
             epoch_rows.extend(md.read_epochs())
-        tables = lineage_schema.TABLES  # Arrow schemas, built on first use
         for name, rows in (("models", model_rows), ("epochs", epoch_rows)):
-            schema = tables[name]
+            schema = table_schema(name)  # Arrow, built on first use
             table = to_table(rows, schema, str(self.root / f"{name}.parquet"))
             atomic_write_bytes(self.root / f"{name}.parquet", table_bytes(table))
             atomic_write_text(self.root / f"{name}.csv", _csv_bytes(rows, schema.names))

@@ -7,6 +7,7 @@ schema. Documented in docs/lineage.md.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,26 +62,30 @@ MODEL_FIELDS: tuple[tuple[str, str], ...] = (
 
 EPOCH_COLUMNS = [name for name, _ in EPOCH_FIELDS]
 MODEL_COLUMNS = [name for name, _ in MODEL_FIELDS]
-_FIELDS = {"EPOCHS": EPOCH_FIELDS, "MODELS": MODEL_FIELDS}
-_schemas: dict[str, pa.Schema] = {}
+_FIELDS = {"epochs": EPOCH_FIELDS, "models": MODEL_FIELDS}
+_CONSTANTS = {"EPOCHS": "epochs", "MODELS": "models"}
 
 
-def __getattr__(name: str) -> Any:
-    """`EPOCHS`, `MODELS` (Arrow schemas) and `TABLES`, built when first used.
+@functools.cache
+def table_schema(name: str) -> pa.Schema:
+    """The Arrow schema of lineage table `name` ("epochs" or "models"), built once.
 
     pandas and pyarrow cost about 0.3 s of CPU to import; building the schemas on first
     use keeps them out of what `a4nn run` imports to start (its first table is written
     once a model has finished).
     """
-    if name == "TABLES":
-        return {"epochs": __getattr__("EPOCHS"), "models": __getattr__("MODELS")}
-    if name not in _FIELDS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if name not in _schemas:
-        import pyarrow as pa
+    import pyarrow as pa
 
-        _schemas[name] = pa.schema([(col, getattr(pa, kind)()) for col, kind in _FIELDS[name]])
-    return _schemas[name]
+    return pa.schema([(col, getattr(pa, kind)()) for col, kind in _FIELDS[name]])
+
+
+def __getattr__(name: str) -> Any:
+    """`EPOCHS`, `MODELS` and `TABLES` (name -> schema), built on first use."""
+    if name == "TABLES":
+        return {table: table_schema(table) for table in _FIELDS}
+    if name in _CONSTANTS:
+        return table_schema(_CONSTANTS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def to_table(rows: list[dict[str, Any]], schema: pa.Schema, where: str) -> pa.Table:
@@ -112,7 +117,7 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = __getattr__("TABLES")[name]
+    schema = table_schema(name)
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as err:
