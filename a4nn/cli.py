@@ -45,11 +45,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from flows import ephemeral_api
 
         ephemeral_api.prestart()  # boots while Prefect and Dask are imported
+        from a4nn.dataset import data_ready
         from flows import early_cluster
 
         api_url = ephemeral_api.prestarted_url()  # the workers will need it
         env = {"PREFECT_API_URL": api_url} if api_url else {}
-        early_cluster.prestart(cfg.orchestration, env=env)  # its workers boot meanwhile
+        # its workers boot meanwhile, and warm up at once if the data needs no simulating
+        warm = cfg.model_dump(mode="json") if data_ready(cfg.data) else None
+        early_cluster.prestart(cfg.orchestration, env=env, warm_config=warm)
 
     from a4nn.progress import ProgressReporter
     from a4nn.search import run_search_local

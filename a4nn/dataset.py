@@ -49,6 +49,11 @@ def ensure_xfel(data: DataConfig, progress: bool = True) -> Path:
     return target
 
 
+def data_ready(data: DataConfig) -> bool:
+    """True when loading the data needs no simulation first (any process may load it now)."""
+    return data.source != "xfel" or (xfel_cache_path(data) / "dataset.json").exists()
+
+
 def prepare_data(data: DataConfig, progress: bool = True, seed: int = 0) -> DatasetArrays:
     """Load (and for `xfel`, first simulate) the data the config describes."""
     if data.source == "xfel":

@@ -28,6 +28,7 @@ from typing import Any
 
 from a4nn.config import OrchestrationConfig
 from a4nn.hardware import gpu_list
+from flows import warm_start
 
 GPU_RESOURCE = "GPU"
 TRAIN_RESOURCES = {GPU_RESOURCE: 1}
@@ -122,13 +123,16 @@ def local_cluster(
     dashboard_address: str | None = ":0",
     silence_logs: int | bool = 40,
     extra_env: dict[str, str] | None = None,
+    warm_config: dict[str, Any] | None = None,
 ) -> Any:
     """A local cluster whose every worker holds one `GPU` slot.
 
     With `gpus`, worker i sees only `gpus[i]` (`CUDA_VISIBLE_DEVICES`); without, the
     workers are CPU slots. Each worker has `threads_per_worker` threads, which is also
     the torch thread count its training uses (one model at a time: one GPU slot).
-    `extra_env` is added to the worker processes' environment.
+    `extra_env` is added to the worker processes' environment. With `warm_config` (a run
+    configuration whose data is ready to load), each worker starts importing the training
+    stack and loading that data as soon as it starts (`flows/warm_start.py`).
 
     The workers' statistical profiler (Dask's dashboard "Profile" tab) is off: it wakes
     every 10 ms to walk the training thread's stack, and the GIL it takes slowed small
@@ -142,7 +146,16 @@ def local_cluster(
         "OMP_NUM_THREADS": str(threads_per_worker),
         "MKL_NUM_THREADS": str(threads_per_worker),
     }
-    nanny_options = {"env": thread_env, "preload": [FAST_EXIT_PRELOAD], "config": _worker_config()}
+    preload, preload_argv = [FAST_EXIT_PRELOAD], [[]]
+    if warm_config is not None:
+        preload.append(warm_start.PRELOAD)
+        preload_argv.append(warm_start.argv(warm_config))
+    nanny_options = {
+        "env": thread_env,
+        "preload": preload,
+        "preload_argv": preload_argv,
+        "config": _worker_config(),
+    }
     if not gpus:
         return LocalCluster(
             n_workers=n_workers,

@@ -33,10 +33,13 @@ class _Prestarted:
     error: BaseException | None = None
     started: threading.Event = field(default_factory=threading.Event)
 
-    def start(self, env: dict[str, str]) -> None:
+    def start(self, env: dict[str, str], warm_config: dict[str, Any] | None) -> None:
         try:
             self.cluster = local_cluster(
-                self.plan.n_workers, self.plan.threads_per_worker, extra_env=env
+                self.plan.n_workers,
+                self.plan.threads_per_worker,
+                extra_env=env,
+                warm_config=warm_config,
             )
         except BaseException as err:  # handed to `take`, which raises it in the flow
             self.error = err
@@ -55,11 +58,17 @@ _at_exit = contextlib.ExitStack()  # Dask's quiet logs, for the whole `a4nn run`
 _quieted = False
 
 
-def prestart(orch: OrchestrationConfig, env: dict[str, str] | None = None) -> bool:
+def prestart(
+    orch: OrchestrationConfig,
+    env: dict[str, str] | None = None,
+    warm_config: dict[str, Any] | None = None,
+) -> bool:
     """Start the planned cluster now if it is a local CPU one; True if it did.
 
     `env` goes to the worker processes (the temporary API's `PREFECT_API_URL`, which the
-    flow process sets in its own environment only later).
+    flow process sets in its own environment only later). With `warm_config` (the run's
+    configuration, its data ready to load), the workers warm up as soon as they start
+    instead of waiting for the flow's warm-up task (`flows/warm_start.py`).
     """
     global _held, _quieted
     if _held is not None:
@@ -73,7 +82,10 @@ def prestart(orch: OrchestrationConfig, env: dict[str, str] | None = None) -> bo
         _quieted = True
     held = _Prestarted(plan)
     threading.Thread(
-        target=held.start, args=(dict(env or {}),), name="a4nn-early-cluster", daemon=True
+        target=held.start,
+        args=(dict(env or {}), warm_config),
+        name="a4nn-early-cluster",
+        daemon=True,
     ).start()
     _held = held
     return True

@@ -322,11 +322,9 @@ def prefect_api() -> Iterator[Callable[[], str]]:
 
 def _warm(config: dict[str, Any]) -> None:
     """Import the training stack and load the data in a worker before its first model."""
-    from flows import task_settings, worker_cache
+    from flows import warm_start
 
-    task_settings.install()  # imports Prefect's task engine, as the first model would
-    worker_cache.get_context(config)
-    import pandas  # noqa: F401  (each epoch's record: imported here, not in the first epoch)
+    warm_start.warm(config)
 
 
 def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[Any]:

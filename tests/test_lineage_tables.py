@@ -95,3 +95,28 @@ def test_a4nn_commons_csv_loads(tmp_path):
 def test_load_commons_names_empty_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no A4NN run .* found under"):
         load_commons(tmp_path)
+
+
+def test_model_epochs_csv_reads_back_as_pandas_would_have_written_it(tmp_path):
+    """A worker writes its model's epochs.csv without pandas; readers must not notice."""
+    import io
+
+    import numpy as np
+
+    from lineage.run_dir import ModelDir
+
+    rows = [
+        dict(ROW),
+        {**ROW, "epoch": 1, "prediction": 61.25, "converged": np.bool_(True)},
+        {**ROW, "epoch": 2, "val_acc": np.float32(0.5), "train_loss": float("nan")},
+        {**ROW, "epoch": 3, "engine_family": 'pow3, "robust"', "prediction": np.float64(1e-7)},
+        {"model_id": 1, "epoch": np.int64(4)},  # a row missing most fields
+    ]
+    md = ModelDir(tmp_path / "00001", 1)
+    md.root.mkdir()
+    md.write_epochs(rows)
+    ours = pd.read_csv(md.epochs_path)
+    theirs = pd.read_csv(io.StringIO(pd.DataFrame(rows, columns=list(ROW)).to_csv(index=False)))
+    pd.testing.assert_frame_equal(ours, theirs)
+    assert ours.loc[3, "engine_family"] == 'pow3, "robust"'
+    assert [int(r["epoch"]) for r in md.read_epochs()] == [0, 1, 2, 3, 4]

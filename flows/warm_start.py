@@ -1,0 +1,59 @@
+"""Dask worker preload: start warming a local worker the moment its process starts.
+
+A worker imports torch and Prefect's task engine and loads the run's data (about 3 s of
+CPU here) before its first model can train. The flow asks for that warm-up with a task
+(`search_flow.warm_workers`), but it can only submit the task once its own imports of
+Prefect are done: measured on the quickstart, the worker sat idle for about a second
+between registering with the scheduler and receiving it. With this preload the worker
+begins the same warm-up in a background thread as soon as it starts, with the config
+the CLI handed the cluster; the flow's warm-up task then finds the work done (the
+worker cache is keyed by the config and locked, so nothing is loaded twice).
+
+A failure here is left to the training tasks, which load the same things and report
+errors properly: the thread only logs it. Used for the local CPU cluster that
+`a4nn run` starts first thing (`flows/early_cluster.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import click
+
+logger = logging.getLogger(__name__)
+
+PRELOAD = "flows.warm_start"
+"""The module name to pass as a Dask preload (with `argv(config)` as its preload_argv)."""
+
+
+def argv(config: dict[str, Any]) -> list[str]:
+    """This preload's arguments for a run configuration (its JSON form)."""
+    return [json.dumps(config, sort_keys=True)]
+
+
+def warm(config: dict[str, Any]) -> None:
+    """Import the training stack and load the data, as the first model would."""
+    from flows import task_settings, worker_cache
+
+    task_settings.install()  # imports Prefect's task engine
+    worker_cache.get_context(config)
+    import torch._dynamo  # noqa: F401  (the first FLOP count and optimizer step import it)
+
+
+def _warm_logged(config: dict[str, Any]) -> None:
+    try:
+        warm(config)
+    except Exception:  # the first training task meets the same error and records it
+        logger.exception("warming this worker failed; its first model will retry")
+
+
+@click.command()
+@click.argument("config_json")
+def dask_setup(worker: Any, config_json: str) -> None:
+    config = json.loads(config_json)
+    threading.Thread(
+        target=_warm_logged, args=(config,), name="a4nn-warm-start", daemon=True
+    ).start()
