@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from a4nn.config import DataConfig
-from a4nn.data.loaders import DatasetArrays, DataSpec, load_dataset
+
+if TYPE_CHECKING:  # the loaders (numpy, tifffile) load when data is prepared, not before
+    from a4nn.data.loaders import DatasetArrays
 
 
 def xfel_cache_path(data: DataConfig) -> Path:
@@ -56,6 +59,8 @@ def data_ready(data: DataConfig) -> bool:
 
 def prepare_data(data: DataConfig, progress: bool = True, seed: int = 0) -> DatasetArrays:
     """Load (and for `xfel`, first simulate) the data the config describes."""
+    from a4nn.data.loaders import DataSpec, load_dataset
+
     if data.source == "xfel":
         path, fmt = ensure_xfel(data, progress), "folder"
     else:

@@ -41,7 +41,7 @@ from prefect.cache_policies import NO_CACHE
 from a4nn.config import OrchestrationConfig, RunConfig
 from a4nn.search import SearchSession
 from a4nn.types import Candidate, Result
-from flows import ephemeral_api
+from flows import ephemeral_api, task_settings
 from flows import progress as progress_mod
 from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster, quiet_dask_logs
 from flows.scheduling import run_generational, run_steady_state
@@ -54,7 +54,7 @@ def train_on_worker(
 ) -> dict[str, Any]:
     """Train one candidate in this worker process; data and engine come from its cache."""
     from a4nn.train import train_candidate
-    from flows import task_settings, worker_cache
+    from flows import worker_cache
 
     task_settings.install()  # later task runs here skip Prefect's settings rebuild
     ctx = worker_cache.get_context(config)
@@ -397,6 +397,7 @@ def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str
         # every task's context, and a cluster object does not pickle
         address = target if isinstance(target, str) else target.scheduler_address
         runner = DaskTaskRunner(address=address)
+        task_settings.install_flow_side()  # each submit reuses the settings' serialized form
         flow_fn = search_flow.with_options(task_runner=runner)
         return flow_fn(config=config, out=str(out), resume=resume, name=cfg.name)
 

@@ -18,11 +18,22 @@ serializes them with `exclude_unset`); the others come from the worker's own sou
 once per distinct flow settings and worker process, not again for every task run. A
 change to those sources while a worker runs reaches its task runs once the flow's own
 settings differ or the worker restarts.
+
+The other end of the same round trip: the flow process serializes its settings context
+for every task it submits (`SettingsContext.serialize`, a full settings dump: 18 ms of
+CPU on a quiet core here, 35-40 ms while a worker trains beside it), although a flow's
+submits all happen in one unchanging context. `install_flow_side()` wraps that method so
+that each context object is serialized once and each submit gets a deep copy of it;
+the gap between two submits went from 35-40 ms to 10-14 ms (the flow-run context and
+pickling remain). Prefect never changes a context once made (`temporary_settings` makes
+a new one); the cached form is dropped all the same if the context's settings or profile
+object is replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import threading
 from collections import OrderedDict
@@ -34,6 +45,8 @@ _lock = threading.Lock()
 _cache: OrderedDict[str, Any] = OrderedDict()
 _stats = {"validated": 0, "reused": 0}
 _original: Any = None
+_serialized: OrderedDict[tuple[int, bool], tuple[Any, Any, Any, dict[str, Any]]] = OrderedDict()
+_original_serialize: Any = None
 
 
 def _key_part(value: Any) -> Any:
@@ -100,3 +113,39 @@ def stats() -> dict[str, int]:
     """How often this process validated settings, and how often it reused them."""
     with _lock:
         return dict(_stats)
+
+
+def cached_serialize(self: Any, include_secrets: bool = True) -> dict[str, Any]:
+    """Prefect's `SettingsContext.serialize`, computed once per context object."""
+    key = (id(self), include_secrets)
+    with _lock:
+        hit = _serialized.get(key)
+    # the entry holds the context itself, so its id cannot be reused while cached
+    if (
+        hit is None
+        or hit[0] is not self
+        or hit[1] is not self.settings
+        or hit[2] is not self.profile
+    ):
+        form = _original_serialize(self, include_secrets=include_secrets)
+        hit = (self, self.settings, self.profile, form)
+        with _lock:
+            _serialized[key] = hit
+            while len(_serialized) > _MAX_ENTRIES:
+                _serialized.popitem(last=False)
+    return copy.deepcopy(hit[3])  # callers may change theirs
+
+
+def install_flow_side() -> bool:
+    """Serialize each settings context once in this (the flow's) process; True once so."""
+    global _original_serialize
+    from prefect.context import SettingsContext
+
+    with _lock:
+        if _original_serialize is None:
+            current = SettingsContext.__dict__.get("serialize")
+            if current is None:  # another Prefect: leave it as it is
+                return False
+            _original_serialize = current
+            SettingsContext.serialize = cached_serialize
+    return SettingsContext.__dict__.get("serialize") is cached_serialize

@@ -106,3 +106,41 @@ def test_cached_context_matches_prefects_nests_and_serves_threads(monkeypatch):
         t.join()
     assert errors == []
     assert task_settings.stats() == {"validated": 2, "reused": 41}
+
+
+def test_flow_side_serializes_each_settings_context_once(monkeypatch):
+    """The flow's submits reuse one serialized form per settings context, identical to
+    Prefect's own, a fresh copy each time, and secrets masked or not as asked."""
+    from collections import OrderedDict
+
+    from prefect.context import SettingsContext
+    from prefect.settings import PREFECT_API_KEY
+
+    from flows import task_settings
+
+    prefects = task_settings._original_serialize or SettingsContext.serialize
+    calls = []
+
+    def counted(ctx, include_secrets=True):
+        calls.append(include_secrets)
+        return prefects(ctx, include_secrets=include_secrets)
+
+    monkeypatch.setattr(task_settings, "_original_serialize", counted)
+    monkeypatch.setattr(task_settings, "_serialized", OrderedDict())
+    wrapper = task_settings.cached_serialize
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 9, PREFECT_API_KEY: "k-1"}):
+        ctx = SettingsContext.get()
+        first = wrapper(ctx)
+        assert first == prefects(ctx)
+        first["settings"]["client"]["max_retries"] = 0  # a caller changing its copy
+        again = wrapper(ctx)
+        assert again["settings"]["client"]["max_retries"] == 9
+        assert again["settings"]["api"]["key"] == "k-1"
+        masked = wrapper(ctx, include_secrets=False)
+        assert "k-1" not in str(masked)
+        assert wrapper(ctx, include_secrets=False) == masked
+    assert calls == [True, False]  # once per context and secrets choice
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 4}):
+        other = wrapper(SettingsContext.get())
+    assert other["settings"]["client"]["max_retries"] == 4
+    assert calls == [True, False, True]
