@@ -10,7 +10,7 @@ the CLI handed the cluster; the flow's warm-up task then finds the work done (th
 worker cache is keyed by the config and locked, so nothing is loaded twice).
 
 A failure here is left to the training tasks, which load the same things and report
-errors properly: the thread only logs it. Used for the local CPU cluster that
+errors properly: the thread only logs a one-line warning. Used for the local CPU cluster that
 `a4nn run` starts first thing (`flows/early_cluster.py`).
 """
 
@@ -46,8 +46,12 @@ def warm(config: dict[str, Any]) -> None:
 def _warm_logged(config: dict[str, Any]) -> None:
     try:
         warm(config)
-    except Exception:  # the first training task meets the same error and records it
-        logger.exception("warming this worker failed; its first model will retry")
+    except Exception as err:  # the first training task meets it again and records it
+        logger.warning(
+            "warming this worker failed (%s: %s); its first model will retry",
+            type(err).__name__,
+            err,
+        )
 
 
 @click.command()
