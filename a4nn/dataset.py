@@ -29,7 +29,7 @@ def xfel_cache_path(data: DataConfig) -> Path:
 def ensure_xfel(data: DataConfig, progress: bool = True) -> Path:
     """The simulated dataset's folder, generating it on first use."""
     target = xfel_cache_path(data)
-    if (target / "dataset.json").exists():
+    if _simulated(target):
         return target
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -52,9 +52,14 @@ def ensure_xfel(data: DataConfig, progress: bool = True) -> Path:
     return target
 
 
+def _simulated(target: Path) -> bool:
+    """Whether a simulated dataset is in place (a simulation is renamed there once done)."""
+    return (target / "dataset.json").exists()
+
+
 def data_ready(data: DataConfig) -> bool:
     """True when loading the data needs no simulation first (any process may load it now)."""
-    return data.source != "xfel" or (xfel_cache_path(data) / "dataset.json").exists()
+    return data.source != "xfel" or _simulated(xfel_cache_path(data))
 
 
 def prepare_data(data: DataConfig, progress: bool = True, seed: int = 0) -> DatasetArrays:

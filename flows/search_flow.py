@@ -41,7 +41,7 @@ from prefect.cache_policies import NO_CACHE
 from a4nn.config import OrchestrationConfig, RunConfig
 from a4nn.search import SearchSession
 from a4nn.types import Candidate, Result
-from flows import ephemeral_api, task_settings
+from flows import ephemeral_api, task_settings, warm_start
 from flows import progress as progress_mod
 from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster, quiet_dask_logs
 from flows.scheduling import run_generational, run_steady_state
@@ -320,13 +320,6 @@ def prefect_api() -> Iterator[Callable[[], str]]:
             server.stop()
 
 
-def _warm(config: dict[str, Any]) -> None:
-    """Import the training stack and load the data in a worker before its first model."""
-    from flows import warm_start
-
-    warm_start.warm(config)
-
-
 def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[Any]:
     """Start warming each local worker (imports, data) while the flow gets ready.
 
@@ -337,7 +330,7 @@ def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[An
     client.wait_for_workers(n_workers, timeout=600)
     workers = list(client.scheduler_info(n_workers=-1)["workers"])
     return [
-        client.submit(_warm, config, workers=[w], pure=False, key=f"a4nn-warm-{i}")
+        client.submit(warm_start.warm, config, workers=[w], pure=False, key=f"a4nn-warm-{i}")
         for i, w in enumerate(workers)
     ]
 

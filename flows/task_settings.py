@@ -69,11 +69,17 @@ def _settings_context(serialized: dict[str, Any]) -> Any:
             return ctx.model_copy()  # a context can be entered once at a time: one per run
     ctx = SettingsContext(**serialized)
     with _lock:
-        _cache[key] = ctx
-        while len(_cache) > _MAX_ENTRIES:
-            _cache.popitem(last=False)
+        _remember(_cache, key, ctx)
         _stats["validated"] += 1
     return ctx.model_copy()
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """Store `value` under `key`, dropping the oldest entries past `_MAX_ENTRIES` (hold
+    `_lock`)."""
+    cache[key] = value
+    while len(cache) > _MAX_ENTRIES:
+        cache.popitem(last=False)
 
 
 @contextlib.contextmanager
@@ -130,9 +136,7 @@ def cached_serialize(self: Any, include_secrets: bool = True) -> dict[str, Any]:
         form = _original_serialize(self, include_secrets=include_secrets)
         hit = (self, self.settings, self.profile, form)
         with _lock:
-            _serialized[key] = hit
-            while len(_serialized) > _MAX_ENTRIES:
-                _serialized.popitem(last=False)
+            _remember(_serialized, key, hit)
     return copy.deepcopy(hit[3])  # callers may change theirs
 
 
