@@ -5,15 +5,25 @@ For each beam intensity, `a4nn run` trains the paper's 100 NSGA-Net models (popu
 off, so every curve is complete. The curves feed the engine benchmark
 (`benchmarks/engine/`), which replays them through each engine as if in situ.
 
-Sized for a 2-core CPU: 400 training / 200 validation images per intensity, average-pooled
-to 16x16, channel widths (4, 8, 16). The networks are small, but the curves are real
-training histories of the NSGA-Net macro space on diffraction images, at three noise
-levels. Output: benchmarks/data/xfel-curves/xfel_<intensity>_{epochs,models}.csv
-(run-directory tables; checkpoints are not kept).
+Two recipes are committed (each folder's README gives its exact command):
 
-    python benchmarks/curves/record_xfel_curves.py [--intensity 1e14 ...] [--work DIR]
-        [--n-test 200] [--workers 0] [--out benchmarks/data/xfel-curves]
-        [--lr 0.05] [--lr-schedule cosine|constant]
+* `--recipe cpu` (benchmarks/data/xfel-curves*): sized for the 2-core development VM,
+  400 training / 200 validation images, 16x16, channel widths (4, 8, 16);
+* `--recipe gpu` (benchmarks/data/xfel-curves-gpu): for one GPU, 4,000 training / 4,000
+  validation images, 32x32, the paper preset's widths (24, 48, 96), batch 128. A
+  validation set this size resolves 0.5-point differences (20 images at 4,000), which the
+  200-image sets cannot (one image is 0.5 points).
+
+`--parallel` runs the intensities as concurrent processes (they share the GPU);
+`--time-limit` stops them after that many seconds, leaving run directories that a second
+call with the same arguments resumes (`a4nn run --resume`; finished models are kept).
+Output: <out>/xfel_<intensity>_{epochs,models}.csv (run-directory tables; checkpoints are
+not kept).
+
+    python benchmarks/curves/record_xfel_curves.py [--recipe cpu|gpu]
+        [--intensity 1e14 ...] [--work DIR] [--out DIR] [--parallel] [--time-limit S]
+        [--n-train N] [--n-test N] [--resize PX] [--batch-size B] [--lr LR]
+        [--lr-schedule cosine|constant] [--channels C C C] [--workers 0]
 """
 
 from __future__ import annotations
@@ -22,60 +32,94 @@ import argparse
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "benchmarks" / "data" / "xfel-curves"
+
+RECIPES: dict[str, dict] = {
+    "cpu": {
+        "n_train": 400,
+        "n_test": 200,
+        "resize": 16,
+        "batch_size": 32,
+        "lr": 0.05,
+        "channels": [4, 8, 16],
+        "threads": 1,
+        "out": ROOT / "benchmarks" / "data" / "xfel-curves",
+    },
+    "gpu": {
+        "n_train": 4000,
+        "n_test": 4000,
+        "resize": 32,
+        "batch_size": 128,
+        "lr": 0.05,
+        "channels": [24, 48, 96],
+        "threads": None,
+        "out": ROOT / "benchmarks" / "data" / "xfel-curves-gpu",
+    },
+}
 
 
-def config(
-    intensity: float,
-    cache: Path,
-    n_test: int = 200,
-    workers: int = 0,
-    lr_schedule: str = "cosine",
-    lr: float = 0.05,
-) -> dict:
+def config(intensity: float, cache: Path, recipe: dict, workers: int = 0) -> dict:
     """The recording search; `workers` > 0 runs it as the Prefect flow on that many
     single-thread Dask workers (the same models and seeds as the plain loop)."""
     orch = {"runner": "plain"}
     if workers:
         orch = {"runner": "prefect", "n_workers": workers, "threads_per_worker": 1}
+    train = {
+        "epochs": 25,
+        "batch_size": recipe["batch_size"],
+        "lr": recipe["lr"],
+        "lr_schedule": recipe["lr_schedule"],
+    }
+    if recipe.get("threads"):
+        train["threads"] = recipe["threads"]
     return {
         "name": f"curves-{intensity:.0e}",
         "seed": 0,
         "data": {
             "source": "xfel",
-            "xfel": {"intensity": intensity, "n_train": 400, "n_test": n_test, "seed": 0},
+            "xfel": {
+                "intensity": intensity,
+                "n_train": recipe["n_train"],
+                "n_test": recipe["n_test"],
+                "seed": 0,
+            },
             "cache_dir": str(cache),
             "validation": "testset",
             "normalize": "log1p",
-            "resize": 16,
+            "resize": recipe["resize"],
         },
-        "train": {
-            "epochs": 25,
-            "batch_size": 32,
-            "lr": lr,
-            "lr_schedule": lr_schedule,
-            "threads": 1,
-        },
-        "search": {"adapter": "nsganet", "preset": "paper", "channels": [4, 8, 16]},
+        "train": train,
+        "search": {"adapter": "nsganet", "preset": "paper", "channels": recipe["channels"]},
         "engine": {"preset": "off"},
         "lineage": {"checkpoints": "none"},
         "orchestration": orch,
     }
 
 
+def _tag(intensity: float) -> str:
+    return f"{intensity:.0e}".replace("+", "")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="cpu")
     p.add_argument("--intensity", type=float, nargs="+", default=[1e14, 1e15, 1e16])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "curves")
-    p.add_argument("--n-test", type=int, default=200, help="validation images")
+    p.add_argument("--out", type=Path, help="folder for the CSV tables (default: the recipe's)")
     p.add_argument("--workers", type=int, default=0, help="Dask workers (0: plain loop)")
-    p.add_argument("--out", type=Path, default=OUT, help="folder for the CSV tables")
-    p.add_argument("--lr", type=float, default=0.05, help="SGD learning rate")
+    p.add_argument("--parallel", action="store_true", help="run the intensities concurrently")
+    p.add_argument("--time-limit", type=float, help="stop after S seconds (resumable)")
+    p.add_argument("--n-train", type=int, help="training images (recipe's by default)")
+    p.add_argument("--n-test", type=int, help="validation images")
+    p.add_argument("--resize", type=int, help="image side after area pooling")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="SGD learning rate")
+    p.add_argument("--channels", type=int, nargs="+", help="channel widths per phase")
     p.add_argument(
         "--lr-schedule",
         choices=["cosine", "constant"],
@@ -83,25 +127,58 @@ def main() -> int:
         help="learning-rate schedule of every model (cosine decays over the 25 epochs)",
     )
     args = p.parse_args()
-    out_dir = args.out
+    recipe = dict(RECIPES[args.recipe], lr_schedule=args.lr_schedule)
+    for key in ("n_train", "n_test", "resize", "batch_size", "lr", "channels"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    out_dir = args.out or recipe["out"]
     out_dir.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    deadline = time.monotonic() + args.time_limit if args.time_limit else None
+    procs: list[tuple[float, subprocess.Popen]] = []
     for intensity in args.intensity:
-        tag = f"{intensity:.0e}".replace("+", "")
+        tag = _tag(intensity)
         run = args.work / tag
         cfg_path = args.work / f"{tag}.yaml"
-        args.work.mkdir(parents=True, exist_ok=True)
-        cfg = config(
-            intensity, args.work / "data", args.n_test, args.workers, args.lr_schedule, args.lr
-        )
+        cfg = config(intensity, args.work / "data", recipe, args.workers)
         cfg_path.write_text(yaml.safe_dump(cfg))
         cmd = [sys.executable, "-m", "a4nn.cli", "run", str(cfg_path), "--out", str(run), "--quiet"]
         if (run / "run.json").exists():
             cmd.append("--resume")
         print("$", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
+        proc = subprocess.Popen(cmd)
+        procs.append((intensity, proc))
+        if not args.parallel:
+            _wait(proc, deadline)
+    for _, proc in procs:
+        _wait(proc, deadline)
+
+    unfinished = []
+    for intensity, proc in procs:
+        tag = _tag(intensity)
+        run = args.work / tag
+        if proc.returncode != 0:
+            unfinished.append(tag)
+            continue
         for table in ("epochs", "models"):
             shutil.copy(run / f"{table}.csv", out_dir / f"xfel_{tag}_{table}.csv")
+    if unfinished:
+        print(f"not finished (run again to resume): {', '.join(unfinished)}", flush=True)
+        return 3
     return 0
+
+
+def _wait(proc: subprocess.Popen, deadline: float | None) -> None:
+    """Wait for `proc`, stopping it at `deadline` (time.monotonic) if one is set."""
+    if deadline is None:
+        proc.wait()
+        return
+    try:
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        proc.wait()
 
 
 if __name__ == "__main__":

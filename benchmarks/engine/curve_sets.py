@@ -2,7 +2,9 @@
 
 * `a4nn-1e15`: the published 1e15 development set (100 NSGA-Net models x 25 epochs);
 * every `*epochs.csv` or run directory (with `epochs.csv`) under `benchmarks/data/xfel-curves/`:
-  our own searches on simulated XFEL data recorded with the engine off.
+  our own searches on simulated XFEL data recorded with the engine off (the CPU recipe);
+* the same under `benchmarks/data/xfel-curves-gpu/`, named `xfel-gpu_<intensity>`: the GPU
+  recipe (4,000 training / 4,000 validation images at 32x32, the paper's channel widths).
 """
 
 from __future__ import annotations
@@ -21,15 +23,23 @@ DATA = ROOT / "benchmarks" / "data"
 def curve_sets() -> dict[str, Curves]:
     """name -> curves, the development set first."""
     sets = {"a4nn-1e15": read_curves(DATA / "a4nn-icpp23" / "1gpu_1e15_training_data.csv")}
-    xfel = DATA / "xfel-curves"
-    if xfel.is_dir():
-        for p in sorted(xfel.iterdir()):
-            # per-epoch tables only (`*epochs.csv`, or run directories holding one); the
-            # per-model tables beside them are not curves
-            if p.is_file() and p.name.endswith("epochs.csv"):
-                sets[p.name.removesuffix(".csv").removesuffix("_epochs")] = read_curves(p)
-            elif p.is_dir() and (p / "epochs.csv").is_file():
-                sets[p.name] = read_curves(p)
+    for folder, prefix in (("xfel-curves", "xfel"), ("xfel-curves-gpu", "xfel-gpu")):
+        sets.update(_recorded(DATA / folder, prefix))
+    return sets
+
+
+def _recorded(folder: Path, prefix: str) -> dict[str, Curves]:
+    """The per-epoch tables under `folder` (`*epochs.csv`, or run directories holding one);
+    the per-model tables beside them are not curves."""
+    sets: dict[str, Curves] = {}
+    if not folder.is_dir():
+        return sets
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name.endswith("epochs.csv"):
+            tag = p.name.removesuffix(".csv").removesuffix("_epochs").removeprefix("xfel_")
+            sets[f"{prefix}_{tag}"] = read_curves(p)
+        elif p.is_dir() and (p / "epochs.csv").is_file():
+            sets[f"{prefix}_{p.name}"] = read_curves(p)
     return sets
 
 
