@@ -12,7 +12,6 @@ the spread of the final values. Writes CEILING.md and CEILING.json.
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ sys.path.insert(0, str(HERE))
 from curve_sets import DATA, budget_of, curve_sets  # noqa: E402
 
 from engine.metrics import kendall_tau, kendall_tau_eps  # noqa: E402
-from engine.replay import Curves, read_curves  # noqa: E402
+from engine.replay import Curves, read_curves, to_json  # noqa: E402
 
 EPOCHS_TRAINED = (5, 10, 13, 15, 18, 20, 22, 24)
 
@@ -87,6 +86,11 @@ def ceiling(curves: Curves) -> dict:
     }
 
 
+def _f(v: float) -> str:
+    """Two decimals; n/a where tau_eps has no pair to count (all finals within 0.5)."""
+    return f"{v:.2f}" if np.isfinite(v) else "n/a"
+
+
 def main() -> int:
     sets = curve_sets()
     val2000 = DATA / "xfel-curves-val2000"
@@ -108,7 +112,8 @@ def main() -> int:
         "least-squares map from the prefix (last value, mean of the last three, best so far,",
         "slope) to the final value, 10-fold cross-validated over the set's models: an",
         "optimistic learned extrapolator, since its folds learn from models that finish",
-        "later in the search.",
+        "later in the search. n/a: no two models' final values differ by 0.5 points, so",
+        "tau_eps has no pair to count.",
         "",
     ]
     for name, res in out.items():
@@ -121,12 +126,12 @@ def main() -> int:
             "|---:|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {r['epochs_trained']} | {r['saved_pct']:.0f} | {r['tau_eps']:.2f} | "
-            f"{r['tau']:.2f} | {r['regression_tau_eps']:.2f} |"
+            f"| {r['epochs_trained']} | {r['saved_pct']:.0f} | {_f(r['tau_eps'])} | "
+            f"{_f(r['tau'])} | {_f(r['regression_tau_eps'])} |"
             for r in res["rows"]
         ]
         lines.append("")
-    (HERE / "CEILING.json").write_text(json.dumps(out, indent=1) + "\n")
+    (HERE / "CEILING.json").write_text(to_json(out) + "\n")
     (HERE / "CEILING.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -11,7 +11,7 @@ under the targets 0.90 and 1.0). Prefer the setting faithful on the most replays
 largest worst-set mean saving, then the largest mean saving over the sets.
 
 Writes benchmarks/engine/SELECTION.md and SELECTION.json. Run:
-    .venv/bin/python benchmarks/engine/select_default.py [--jobs N]
+    .venv/bin/python benchmarks/engine/select_default.py [--jobs N] [--markdown-only]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 from curve_sets import budget_of, curve_sets  # noqa: E402
 from orders import reorder  # noqa: E402
 
-from engine import EngineConfig, preset, replay  # noqa: E402
+from engine import EngineConfig, preset, replay, to_json  # noqa: E402
 
 GRID = {
     ("delta", "confidence"): [(0.25, 0.8), (0.5, 0.8), (1.0, 0.8), (1.0, 0.9), (2.0, 0.8)],
@@ -102,6 +102,9 @@ def orders(curves) -> dict[str, object]:
 
 
 def main() -> None:
+    if "--markdown-only" in sys.argv:  # rewrite SELECTION.md from SELECTION.json
+        write_markdown(json.loads((HERE / "SELECTION.json").read_text()))
+        return
     t0 = time.time()
     groups, names = [], []
     for name, curves in curve_sets().items():
@@ -137,12 +140,29 @@ def main() -> None:
         "chosen_per_fold": results[final] if final >= 0 else None,
         "wall_seconds": time.time() - t0,
     }
-    (HERE / "SELECTION.json").write_text(json.dumps(out, indent=2) + "\n")
+    (HERE / "SELECTION.json").write_text(to_json(out) + "\n")
+    write_markdown(out)
+
+
+def _tau_eps(rs: list[dict]) -> str:
+    """Mean over the orders (worst in brackets); n/a where no pair differs by 0.5 points."""
+    vals = [r["kendall_tau_eps"] for r in rs if _num(r["kendall_tau_eps"], -9.0) != -9.0]
+    if not vals:
+        return "n/a"
+    return f"{sum(vals) / len(vals):.3f} ({min(vals):.3f})"
+
+
+def write_markdown(out: dict) -> None:
+    """SELECTION.md from the results; a hand-written `## Reading` section is kept."""
+    md = HERE / "SELECTION.md"
+    reading = ""
+    if md.is_file() and "\n## Reading" in md.read_text():
+        reading = md.read_text()[md.read_text().index("\n## Reading") :]
     lines = [
         "# Choosing the `default` preset by cross-validation",
         "",
         f"Command: `{out['command']}` on {out['machine']}, {out['wall_seconds']:.0f} s; "
-        f"{len(grid)} settings x {len(groups)} curve sets x 2 model orders.",
+        f"{out['grid_size']} settings x {len(out['folds'])} curve sets x 2 model orders.",
         "",
         "Folds are the curve sets, each replayed as a search of its own in two model orders "
         "(training, reversed). A replay is faithful if tau_eps >= "
@@ -150,12 +170,12 @@ def main() -> None:
         "faithful on the most replays, then the largest worst-set mean saving, then the largest "
         "mean saving over the sets. Held-out rows: "
         "picked on the other sets, scored on this one (mean over the 2 orders; worst order in "
-        "brackets).",
+        "brackets; tau_eps n/a: no two models' final values differ by 0.5 points).",
         "",
         "| held-out set | setting picked on the other folds | saved % | MAE | tau | tau_eps |",
         "|---|---|---|---|---|---|",
     ]
-    for h in held:
+    for h in out["held_out"]:
         rs = h["held_out"]
         if not rs:
             lines.append(f"| {h['fold']} | none feasible | | | | |")
@@ -165,11 +185,10 @@ def main() -> None:
             f"{_mean(rs, 'epochs_saved_pct'):.1f} "
             f"({min(r['epochs_saved_pct'] for r in rs):.1f}) | "
             f"{_mean(rs, 'mae_stopped'):.2f} ({max(_num(r['mae_stopped'], 0) for r in rs):.2f}) | "
-            f"{_mean(rs, 'kendall_tau'):.3f} | {_mean(rs, 'kendall_tau_eps'):.3f} "
-            f"({min(_num(r['kendall_tau_eps'], 1) for r in rs):.3f}) |"
+            f"{_mean(rs, 'kendall_tau'):.3f} | {_tau_eps(rs)} |"
         )
     lines += ["", f"Chosen on all folds (the `default` preset): `{json.dumps(out['chosen'])}`", ""]
-    (HERE / "SELECTION.md").write_text("\n".join(lines))
+    md.write_text("\n".join(lines) + reading)
     print("\n".join(lines))
 
 
