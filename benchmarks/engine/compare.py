@@ -165,7 +165,9 @@ def main() -> None:
         "",
         "Each curve set is replayed in training order; every method sees only models finished "
         "before the current one. A pruner does not predict: the fitness it hands on is the last "
-        "value it saw. Columns: epochs saved; MAE of stopped models against their true "
+        "value it saw. Columns: epochs saved; models stopped (their fitness came from a stop, "
+        "one at the budget's last epoch included, which saves nothing); MAE of stopped models "
+        "against their true "
         "last-epoch value (points); Kendall tau-b and tau_eps (pairs whose true values differ "
         "by >= 0.5 points) of the fitness handed on against the truth, all models; top-10 "
         "overlap; regret of the best model picked (points); median ms per call on this machine, "
