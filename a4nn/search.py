@@ -42,6 +42,63 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+# What a resumed run may change: where the data and the hardware are, not what is searched.
+RESUME_MAY_CHANGE = frozenset(
+    {"name", "data.path", "data.cache_dir", "train.device", "train.threads"}
+)
+RESUME_MAY_CHANGE_SECTIONS = ("lineage", "orchestration")
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_changes(before: RunConfig, now: RunConfig) -> list[str]:
+    """The settings that differ between a run's config and the one resuming it.
+
+    Only what decides the search counts (seed, data, training, search space and adapter,
+    engine); the run's name, data locations, device, threads, lineage and orchestration
+    may change (a run killed on one machine resumes on another cluster).
+    """
+    a = _flatten(before.model_dump(mode="json"))
+    b = _flatten(now.model_dump(mode="json"))
+    changed = []
+    for key in sorted(set(a) | set(b)):
+        if key in RESUME_MAY_CHANGE or key.split(".")[0] in RESUME_MAY_CHANGE_SECTIONS:
+            continue
+        if a.get(key) != b.get(key):
+            changed.append(f"{key} (run: {a.get(key)!r}, now: {b.get(key)!r})")
+    return changed
+
+
+def check_resume_config(cfg: RunConfig, stored: Path) -> None:
+    """Refuse to resume a run with settings that would change what it searches.
+
+    A run resumed with another epoch budget, data set, seed or engine would mix two
+    searches in one run directory, and nothing downstream could tell. A stored config
+    this version cannot read is not checked (the run predates a config change).
+    """
+    try:
+        before = RunConfig.model_validate(yaml.safe_load(stored.read_text()))
+    except Exception:  # noqa: BLE001 - unreadable: nothing to compare against
+        print(f"warning: {stored} could not be read as a config; resuming unchecked")
+        return
+    changes = config_changes(before, cfg)
+    if changes:
+        raise ValueError(
+            f"--resume: the config differs from the run's ({stored}) in "
+            + "; ".join(changes)
+            + ". Resume with the run's own config.yaml, or start a new run with another --out"
+        )
+
+
 def make_engine(cfg: RunConfig) -> Engine:
     """The run's engine: preset (or engine YAML) plus overrides.
 
@@ -80,6 +137,7 @@ class SearchSession:
         )
         if resume:
             run = RunDir.open(out)
+            check_resume_config(cfg, run.root / "config.yaml")
             state = run.load_adapter_state()
             if state is not None:
                 adapter.load_state_dict(state)

@@ -86,6 +86,34 @@ def test_existing_run_without_resume_is_refused(finished_run, tiny_config, capsy
     assert "already holds a run; pass --resume" in capsys.readouterr().err
 
 
+def test_resume_with_changed_search_settings_is_refused(finished_run, tiny_config, capsys):
+    out, _ = finished_run
+    before = (out / "epochs.csv").read_text()
+    changed = tiny_config(train={"epochs": 9}, engine={"preset": "default"})
+    assert main(["run", str(changed), "--out", str(out), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume: the config differs from the run's" in err
+    assert "train.epochs (run: 7, now: 9)" in err
+    assert "engine.preset (run: 'paper', now: 'default')" in err
+    assert (out / "epochs.csv").read_text() == before  # nothing trained, nothing rewritten
+
+
+def test_resume_may_change_where_it_runs(tiny_config):
+    from a4nn.config import load_config
+    from a4nn.search import config_changes
+
+    base = load_config(tiny_config())
+    moved = load_config(
+        tiny_config(
+            name="renamed",
+            train={"threads": 2, "device": "cpu"},
+            orchestration={"runner": "prefect", "n_workers": 3},
+        )
+    )
+    assert config_changes(base, moved) == []
+    assert config_changes(base, load_config(tiny_config(seed=1))) == ["seed (run: 0, now: 1)"]
+
+
 def test_resume_without_run_is_refused(tiny_config, tmp_path, capsys):
     assert main(["run", str(tiny_config()), "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert "holds no run to resume" in capsys.readouterr().err
