@@ -47,7 +47,11 @@ class TensorData:
     x_val: torch.Tensor
     y_val: torch.Tensor
     num_classes: int
-    _copies: dict[str, TensorData] = field(default_factory=dict, repr=False, compare=False)
+    # device -> (the host tensors it was copied from, the copy); not an init field, so
+    # dataclasses.replace() starts a fresh cache
+    _copies: dict[str, tuple[tuple[torch.Tensor, ...], TensorData]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_arrays(
@@ -74,16 +78,13 @@ class TensorData:
         """
         if self.x_train.device == device or device.type == "cpu":
             return self
+        sources = (self.x_train, self.y_train, self.x_val, self.y_val)
         key = str(device)
-        if key not in self._copies:
-            self._copies[key] = TensorData(
-                self.x_train.to(device),
-                self.y_train.to(device),
-                self.x_val.to(device),
-                self.y_val.to(device),
-                self.num_classes,
-            )
-        return self._copies[key]
+        cached = self._copies.get(key)
+        if cached is None or any(a is not b for a, b in zip(cached[0], sources, strict=True)):
+            copy = TensorData(*(t.to(device) for t in sources), self.num_classes)
+            self._copies[key] = (sources, copy)  # a reassigned field replaces the copy
+        return self._copies[key][1]
 
 
 def pick_device(name: str) -> torch.device:
@@ -116,6 +117,11 @@ def _make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _e: 1.0)
 
 
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    """float64 for the epoch's loss sum, except where the device has none (Apple's MPS)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def _train_epoch(
     model: nn.Module,
     opt: torch.optim.Optimizer,
@@ -124,13 +130,17 @@ def _train_epoch(
     gen: torch.Generator,
     device: torch.device,
 ) -> tuple[float, float]:
-    """One pass over the training set; returns (loss, accuracy %). NaN loss returns NaN."""
+    """One pass over the training set; returns (loss, accuracy %).
+
+    A NaN or inf loss returns (NaN, NaN), found once the epoch ends (the sums are checked
+    once per epoch, not per step, to spare a device a host sync per step).
+    """
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     n = data.x_train.shape[0]
     order = torch.randperm(n, generator=gen).to(data.x_train.device)
     # sums stay on the device: one host sync per epoch, not three per step
-    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    total_loss = torch.zeros((), dtype=_sum_dtype(device), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
@@ -141,7 +151,7 @@ def _train_epoch(
         loss = loss_fn(out, yb)
         loss.backward()
         opt.step()
-        total_loss += loss.detach().double() * len(idx)
+        total_loss += loss.detach().to(total_loss.dtype) * len(idx)
         correct += (out.argmax(1) == yb).sum()
     mean_loss = float(total_loss) / n
     if not math.isfinite(mean_loss):  # a NaN or inf loss anywhere in the epoch
@@ -156,13 +166,13 @@ def evaluate(
     """Loss and accuracy (%) of `model` on (x, y)."""
     model.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    total_loss = torch.zeros((), dtype=_sum_dtype(device), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)
         yb = y[start : start + batch_size].to(device)
         out = model(xb)
-        total_loss += loss_fn(out, yb).double()
+        total_loss += loss_fn(out, yb).to(total_loss.dtype)
         correct += (out.argmax(1) == yb).sum()
     return float(total_loss) / x.shape[0], 100.0 * int(correct) / x.shape[0]
 
