@@ -109,7 +109,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", choices=sorted(RECIPES), default="cpu")
     p.add_argument("--intensity", type=float, nargs="+", default=[1e14, 1e15, 1e16])
-    p.add_argument("--work", type=Path, default=ROOT / "runs" / "curves")
+    p.add_argument("--work", type=Path, help="run directories (default: runs/curves-<recipe>)")
     p.add_argument("--out", type=Path, help="folder for the CSV tables (default: the recipe's)")
     p.add_argument("--workers", type=int, default=0, help="Dask workers (0: plain loop)")
     p.add_argument("--parallel", action="store_true", help="run the intensities concurrently")
@@ -133,10 +133,14 @@ def main() -> int:
             recipe[key] = getattr(args, key)
     out_dir = args.out or recipe["out"]
     out_dir.mkdir(parents=True, exist_ok=True)
+    # one folder per recipe: a gpu call never "resumes" a finished cpu recording (and
+    # `a4nn run --resume` refuses a run whose config differs from the new one)
+    args.work = args.work or ROOT / "runs" / f"curves-{args.recipe}"
     args.work.mkdir(parents=True, exist_ok=True)
 
     deadline = time.monotonic() + args.time_limit if args.time_limit else None
     procs: list[tuple[float, subprocess.Popen]] = []
+    outcomes: dict[float, str] = {}
     for intensity in args.intensity:
         tag = _tag(intensity)
         run = args.work / tag
@@ -150,35 +154,45 @@ def main() -> int:
         proc = subprocess.Popen(cmd)
         procs.append((intensity, proc))
         if not args.parallel:
-            _wait(proc, deadline)
-    for _, proc in procs:
-        _wait(proc, deadline)
-
-    unfinished = []
+            outcomes[intensity] = _wait(proc, deadline)
+            if outcomes[intensity] != "finished":
+                break  # a crash or the time limit: the next intensities wait for another call
+    stopped, failed = [], []
     for intensity, proc in procs:
         tag = _tag(intensity)
-        run = args.work / tag
-        if proc.returncode != 0:
-            unfinished.append(tag)
-            continue
-        for table in ("epochs", "models"):
-            shutil.copy(run / f"{table}.csv", out_dir / f"xfel_{tag}_{table}.csv")
-    if unfinished:
-        print(f"not finished (run again to resume): {', '.join(unfinished)}", flush=True)
-        return 3
-    return 0
+        outcome = outcomes.get(intensity) or _wait(proc, deadline)
+        if outcome == "stopped":
+            stopped.append(tag)
+        elif outcome == "failed":
+            failed.append(f"{tag} (exit code {proc.returncode})")
+        else:
+            run = args.work / tag
+            for table in ("epochs", "models"):
+                shutil.copy(run / f"{table}.csv", out_dir / f"xfel_{tag}_{table}.csv")
+    left = [_tag(i) for i in args.intensity[len(procs) :]]
+    if stopped or left:
+        unfinished = ", ".join(stopped + left)
+        print(f"not finished (time limit, or not started): {unfinished}; run again to resume")
+    if failed:
+        print(f"failed (see the output above): {', '.join(failed)}", flush=True)
+        return 1
+    return 3 if stopped or left else 0
 
 
-def _wait(proc: subprocess.Popen, deadline: float | None) -> None:
-    """Wait for `proc`, stopping it at `deadline` (time.monotonic) if one is set."""
-    if deadline is None:
-        proc.wait()
-        return
+def _wait(proc: subprocess.Popen, deadline: float | None) -> str:
+    """Wait for `proc`, stopping it at `deadline` (time.monotonic) if one is set.
+
+    Returns "finished" (exit code 0), "stopped" (ended here at the deadline: resumable)
+    or "failed" (any other exit: a crash is not called resumable).
+    """
     try:
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.terminate()
         proc.wait()
+        return "stopped"
+    return "finished" if proc.returncode == 0 else "failed"
 
 
 if __name__ == "__main__":
