@@ -34,12 +34,19 @@ def _recorded(folder: Path, prefix: str) -> dict[str, Curves]:
     sets: dict[str, Curves] = {}
     if not folder.is_dir():
         return sets
+    found: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name.endswith("epochs.csv"):
             tag = p.name.removesuffix(".csv").removesuffix("_epochs").removeprefix("xfel_")
-            sets[f"{prefix}_{tag}"] = read_curves(p)
         elif p.is_dir() and (p / "epochs.csv").is_file():
-            sets[f"{prefix}_{p.name}"] = read_curves(p)
+            tag = p.name
+        else:
+            continue
+        name = f"{prefix}_{tag}"
+        if name in found:
+            raise ValueError(f"two curve sets named {name}: {found[name]} and {p}; keep one")
+        found[name] = p
+        sets[name] = read_curves(p)
     return sets
 
 
