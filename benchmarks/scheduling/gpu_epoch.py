@@ -3,9 +3,11 @@
 One process, one model, one device, the variants taking turns epoch by epoch so that
 drift falls on all alike:
 
-- `host+sync` (the baseline, the loop before 2026-11-24, copied here): batches sliced
-  from host memory and copied each step; `loss.item()`, the accuracy count and the
-  finite-loss check each wait for the GPU every step;
+- `host+sync` (the baseline, the training loop before 2026-11-24, copied here): batches
+  sliced from host memory and copied each step; `loss.item()`, the accuracy count and
+  the finite-loss check each wait for the GPU every step. Its evaluation pass is today's
+  `evaluate` (the old one also waited twice per batch), so the baseline is a little
+  faster than the loop before was, and the speed-ups below understate the change;
 - `host`: today's `a4nn.train._train_epoch` on host-resident data (sums stay on the
   device, one sync per epoch);
 - `device`: today's loop as `train_candidate` runs it, on `TensorData.on(device)`.
