@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from a4nn.config import RunConfig
+from a4nn.config import ConfigError, RunConfig, config_from_dict
 from a4nn.engine_feed import EngineFeed, prior_for_batch
 from a4nn.hardware import hardware
 from a4nn.types import Candidate, Result
@@ -86,9 +86,9 @@ def check_resume_config(cfg: RunConfig, stored: Path) -> None:
     this version cannot read is not checked (the run predates a config change).
     """
     try:
-        before = RunConfig.model_validate(yaml.safe_load(stored.read_text()))
-    except Exception:  # noqa: BLE001 - unreadable: nothing to compare against
-        print(f"warning: {stored} could not be read as a config; resuming unchecked")
+        before = config_from_dict(yaml.safe_load(stored.read_text()), str(stored))
+    except (OSError, yaml.YAMLError, ConfigError) as err:  # nothing to compare against
+        print(f"warning: resuming unchecked, the run's config could not be read: {err}")
         return
     changes = config_changes(before, cfg)
     if changes:

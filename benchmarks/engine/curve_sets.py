@@ -34,7 +34,6 @@ def _recorded(folder: Path, prefix: str) -> dict[str, Curves]:
     sets: dict[str, Curves] = {}
     if not folder.is_dir():
         return sets
-    found: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name.endswith("epochs.csv"):
             tag = p.name.removesuffix(".csv").removesuffix("_epochs").removeprefix("xfel_")
@@ -43,9 +42,8 @@ def _recorded(folder: Path, prefix: str) -> dict[str, Curves]:
         else:
             continue
         name = f"{prefix}_{tag}"
-        if name in found:
-            raise ValueError(f"two curve sets named {name}: {found[name]} and {p}; keep one")
-        found[name] = p
+        if name in sets:
+            raise ValueError(f"two curve sets named {name}: {sets[name].source} and {p}; keep one")
         sets[name] = read_curves(p)
     return sets
 
