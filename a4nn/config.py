@@ -68,30 +68,40 @@ class TrainConfig(_Strict):
 
 
 class SearchConfig(_Strict):
-    """The NAS adapter and its search space."""
+    """The NAS adapter, the search space it searches, and each one's own options.
+
+    `options` go to the adapter and `space_options` to the space; each validates its
+    own (a bad option names its field). Which adapters and spaces exist: `a4nn.registry`.
+    """
 
     adapter: str = "nsganet"
-    preset: str | None = "paper"
-    pop_size: int | None = Field(None, ge=2)
-    n_offspring: int | None = Field(None, ge=1)
-    n_generations: int | None = Field(None, ge=1)
-    phases: int | None = Field(None, ge=1)
-    nodes_per_phase: int | None = Field(None, ge=2)
-    channels: list[int] | int | None = None  # None: the preset's (paper: 24, 48, 96)
+    space: str = "nsganet-macro"
+    options: dict[str, Any] = Field(default_factory=dict)
+    space_options: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None
 
-    def resolved_channels(self) -> list[int] | int:
-        """Channel widths per phase: the config's, else the adapter preset's."""
-        if self.channels is not None:
-            return self.channels
-        from adapters.nsganet.presets import get_preset
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = sorted(set(data) & set(_MOVED_SEARCH_FIELDS))
+            if moved:
+                hints = "; ".join(f"search.{k} -> {_MOVED_SEARCH_FIELDS[k]}" for k in moved)
+                raise ValueError(
+                    f"these search fields moved into the adapter's or the space's options: {hints}"
+                )
+        return data
 
-        return list(get_preset(self.preset).channels)
 
-    def adapter_overrides(self) -> dict[str, Any]:
-        """Only the fields the user set, so the preset fills the rest."""
-        keys = ("pop_size", "n_offspring", "n_generations", "phases", "nodes_per_phase")
-        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+_MOVED_SEARCH_FIELDS = {
+    "preset": "search.options.preset",
+    "pop_size": "search.options.pop_size",
+    "n_offspring": "search.options.n_offspring",
+    "n_generations": "search.options.n_generations",
+    "phases": "search.space_options.phases",
+    "nodes_per_phase": "search.space_options.nodes_per_phase",
+    "channels": "search.space_options.channels",
+}
 
 
 class EngineSection(_Strict):
@@ -103,6 +113,12 @@ class EngineSection(_Strict):
 
     preset: str = "paper"
     config: Path | None = None
+
+    @field_validator("preset", mode="before")
+    @classmethod
+    def _off_is_a_name(cls, v: Any) -> Any:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
+
     e_pred: int | None = Field(None, ge=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
 
@@ -138,16 +154,12 @@ class JobqueueConfig(_Strict):
 class OrchestrationConfig(_Strict):
     """Where and how models train (flows/): Prefect flow over a Dask cluster.
 
-    `mode: generational` (default) is the paper's schedule: a generation's models run FIFO
-    over the workers, then a barrier; proposals do not depend on completion order, so a
-    search is reproducible whatever the number of workers. `async` asks the adapter for
-    the next candidate whenever a worker frees up (steady state): no idle GPUs at
-    generation boundaries, but the search then depends on the order results arrive.
-    `runner: plain` skips Prefect and Dask (one model at a time in this process).
+    Whether models run by generations or in steady state is the adapter's (its `mode`;
+    NSGA-Net: `search.options.mode`). `runner: plain` skips Prefect and Dask (one model at
+    a time in this process).
     """
 
     runner: Literal["prefect", "plain"] = "prefect"
-    mode: Literal["generational", "async"] = "generational"
     cluster: Literal["local", "address", "slurm", "pbs"] = "local"
     address: str | None = None
     n_workers: int | None = Field(None, ge=1)
@@ -155,6 +167,16 @@ class OrchestrationConfig(_Strict):
     task_retries: int = Field(2, ge=0)
     retry_delay_seconds: float = Field(0.0, ge=0.0)
     jobqueue: JobqueueConfig = JobqueueConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "mode" in data:
+            raise ValueError(
+                "orchestration.mode moved: the adapter declares its schedule (for NSGA-Net "
+                "set search.options.mode: steady_state for the old `async`, or generational)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _address_needed(self) -> OrchestrationConfig:
@@ -176,6 +198,7 @@ class RunConfig(_Strict):
 
     name: str = "a4nn-search"
     seed: int = 0
+    plugins: list[str] = Field(default_factory=list)
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     search: SearchConfig = SearchConfig()
@@ -189,6 +212,44 @@ class RunConfig(_Strict):
         if not v.strip():
             raise ValueError("name must not be empty")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_plugins(cls, data: Any) -> Any:
+        """Import the plugin modules first: the search section names what they register."""
+        if isinstance(data, dict) and isinstance(data.get("plugins"), list):
+            from a4nn.registry import load_plugins
+
+            load_plugins(str(m) for m in data["plugins"])
+        return data
+
+    @model_validator(mode="after")
+    def _search_options_valid(self) -> RunConfig:
+        """The space and the adapter exist and accept their options (built once, cheaply)."""
+        from a4nn.registry import create_adapter, create_space
+
+        space = create_space(self.search.space, self.search.space_options)
+        create_adapter(self.search.adapter, space, self.search.options, self.search_seed)
+        return self
+
+    def create_space(self) -> Any:
+        """The run's search space, built with its options (a `SearchSpace`)."""
+        from a4nn.registry import create_space
+
+        return create_space(self.search.space, self.search.space_options)
+
+    def create_adapter(self) -> Any:
+        """The run's NAS adapter over its search space, seeded (an `Adapter`)."""
+        from a4nn.registry import create_adapter
+
+        return create_adapter(
+            self.search.adapter, self.create_space(), self.search.options, self.search_seed
+        )
+
+    @property
+    def search_seed(self) -> int:
+        """The adapter's seed: `search.seed`, else the run's `seed`."""
+        return self.search.seed if self.search.seed is not None else self.seed
 
     def resolve_paths(self, base: Path) -> RunConfig:
         """Make relative data paths relative to the config file's folder."""
@@ -206,8 +267,9 @@ class RunConfig(_Strict):
 def _format_validation(err: ValidationError, source: str) -> str:
     lines = [f"invalid config {source}:"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  - {loc}: {e['msg']}")
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc}: {msg}" if loc else f"  - {msg}")
     lines.append("Fix the field(s) above; see README.md 'Configuration' for every field.")
     return "\n".join(lines)
 

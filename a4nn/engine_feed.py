@@ -20,7 +20,6 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from a4nn.types import Candidate
 from engine import Engine
 from lineage.run_dir import RunDir
 
@@ -45,14 +44,6 @@ def feed_finished_model(engine: Engine, run: RunDir, model_id: int) -> None:
         stopped=res.status == "converged",
         log=log or None,
     )
-
-
-def prior_for_batch(finished: list[int], batch: list[Candidate]) -> list[int]:
-    """The finished models a generational batch's engines learn from, in proposal order
-    (model id), so that it does not matter which model of a generation finished first.
-    Models of the batch itself are left out: a resumed batch may be partly finished."""
-    members = {c.model_id for c in batch}
-    return sorted(m for m in finished if m not in members)
 
 
 class EngineFeed:

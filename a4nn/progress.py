@@ -6,6 +6,7 @@ file, a Prefect log or CI.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any, TextIO
@@ -30,7 +31,7 @@ class ProgressReporter:
 
     def on_start(self, cand: Candidate) -> None:
         self._print(
-            f"[model {cand.model_id:>4} | gen {cand.generation}] training genome {cand.genome}"
+            f"[model {cand.model_id:>4} | gen {cand.generation}] training {cand.space} {json.dumps(cand.arch)}"
         )
 
     def on_epoch(self, cand: Candidate, row: dict[str, Any]) -> None:

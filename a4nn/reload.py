@@ -1,8 +1,10 @@
 """Rebuild any model of a run at any epoch, in one call.
 
-The network is rebuilt from its genome and the run's config (never unpickled), then the
-epoch's checkpoint is verified against its recorded SHA-256 and loaded with
-`torch.load(weights_only=True)`.
+The network is rebuilt by the run's search space from the recorded architecture and the
+run's config (never unpickled; the config's `plugins:` are imported, so a space from a
+plugin rebuilds too), then the epoch's checkpoint is verified against its recorded
+SHA-256 and loaded with `torch.load(weights_only=True)`. A checkpoint path that points
+outside the model's folder is refused.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import yaml
 from torch import nn
 
 from a4nn.config import config_from_dict
-from adapters.nsganet.model import build_model
-from adapters.nsganet.space import nodes_for_bits
+from a4nn.types import Candidate
 from lineage.checkpoints import CheckpointError, load_checkpoint
 from lineage.run_dir import RunDir
 
@@ -48,17 +49,25 @@ def load_model(run_dir: str | Path, model_id: int, epoch: int | None = None) -> 
             f"no checkpoint kept for model {model_id} epoch {epoch} in {run.root} "
             "(lineage.checkpoints retention dropped it)"
         )
-    cfg = config_from_dict(yaml.safe_load((run.root / "config.yaml").read_text()))
-    shape = meta["input_shape"]
-    genome = meta["candidate"]["genome"]
-    model = build_model(
-        genome,
-        in_channels=int(shape[0]),
-        num_classes=int(meta["num_classes"]),
-        channels=cfg.search.resolved_channels(),
-        nodes_per_phase=nodes_for_bits(len(genome[0])),
+    path = (md.root / row["checkpoint"]).resolve()
+    if not path.is_relative_to(md.root.resolve()):
+        raise CheckpointError(
+            f"model {model_id} epoch {epoch} of {run.root}: checkpoint path "
+            f"{row['checkpoint']!r} points outside the model's folder; refusing to read it"
+        )
+    config_path = run.root / "config.yaml"
+    cfg = config_from_dict(yaml.safe_load(config_path.read_text()), str(config_path))
+    cand = Candidate.from_dict(meta["candidate"])
+    space = cfg.create_space()
+    if cand.space != space.name:
+        raise ValueError(
+            f"model {model_id} of {run.root} was built in space {cand.space!r}, but the "
+            f"run's config ({config_path}) names {space.name!r}"
+        )
+    model = space.build(
+        cand.arch, tuple(int(d) for d in meta["input_shape"]), int(meta["num_classes"])
     )
-    state = load_checkpoint(md.root / row["checkpoint"], row["checkpoint_sha256"])
+    state = load_checkpoint(path, row["checkpoint_sha256"])
     model.load_state_dict(state["model"])
     model.eval()
     return model

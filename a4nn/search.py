@@ -1,14 +1,16 @@
-"""The search driver: ask the adapter, train what it proposes, tell it the results.
+"""A search session and the plain runner: ask the adapter, train, tell.
 
-This is the plain in-process loop (one model at a time). `flows/` runs the same steps as
-a Prefect flow over Dask workers; both share `SearchSession`, which owns the run
-directory, the adapter and its persisted state, so resume behaves the same everywhere.
+`SearchSession` owns the run directory, the adapter and its persisted state, so resume
+behaves the same whichever runner drives it. Both runners use the one scheduler
+(`a4nn.scheduler`): the plain runner with `InProcessExecutor` (one model at a time, in
+this process), `flows/` with Prefect task runs on Dask workers.
 """
 
 from __future__ import annotations
 
 import platform
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,10 +20,10 @@ from typing import Any
 import yaml
 
 from a4nn.config import ConfigError, RunConfig, config_from_dict
-from a4nn.engine_feed import EngineFeed, prior_for_batch
+from a4nn.engine_feed import EngineFeed
 from a4nn.hardware import hardware
+from a4nn.scheduler import run_schedule
 from a4nn.types import Candidate, Result
-from adapters.registry import make_adapter
 from engine import Engine
 from lineage.run_dir import RunDir
 
@@ -44,7 +46,7 @@ def package_versions() -> dict[str, str]:
 
 # What a resumed run may change: where the data and the hardware are, not what is searched.
 RESUME_MAY_CHANGE = frozenset(
-    {"name", "data.path", "data.cache_dir", "train.device", "train.threads"}
+    {"name", "plugins", "data.path", "data.cache_dir", "train.device", "train.threads"}
 )
 RESUME_MAY_CHANGE_SECTIONS = ("lineage", "orchestration")
 
@@ -128,13 +130,7 @@ class SearchSession:
     @classmethod
     def open(cls, cfg: RunConfig, out: Path, resume: bool = False) -> SearchSession:
         """Create `out` (or reopen it with `resume`) and restore the adapter's state."""
-        seed = cfg.search.seed if cfg.search.seed is not None else cfg.seed
-        adapter = make_adapter(
-            cfg.search.adapter,
-            preset=cfg.search.preset,
-            seed=seed,
-            **cfg.search.adapter_overrides(),
-        )
+        adapter = cfg.create_adapter()
         if resume:
             run = RunDir.open(out)
             check_resume_config(cfg, run.root / "config.yaml")
@@ -172,6 +168,18 @@ class SearchSession:
         self.adapter.tell([self.done_results[c.model_id] for c in cands])
         self.run.save_adapter_state(self.adapter.state_dict())
 
+    def save_inflight(self, cands: list[Candidate]) -> None:
+        """Steady state: the candidates in flight, then the adapter's state that asked them.
+
+        In that order: a kill in between re-proposes the same candidate from the older
+        state, and the scheduler de-duplicates it."""
+        self.run.update_meta(in_flight=[c.to_dict() for c in cands])
+        self.run.save_adapter_state(self.adapter.state_dict())
+
+    def inflight(self) -> list[Candidate]:
+        """The candidates a killed steady-state run had in flight."""
+        return [Candidate.from_dict(d) for d in self.run.read_meta().get("in_flight", [])]
+
     def record_dataset(self) -> None:
         """Fingerprint the data the run trains on (call once it exists)."""
         from a4nn.dataset import dataset_fingerprint
@@ -185,24 +193,22 @@ class SearchSession:
 TrainFn = Callable[[Candidate, list[int]], Result]
 
 
-def run_generational(session: SearchSession, train_one: TrainFn, on_result=None) -> None:
-    """The paper's schedule: a batch from the adapter, trained in order, then `tell`.
+class InProcessExecutor:
+    """The plain runner's executor: one slot; a submitted model trains when its result is
+    asked for, in submission order."""
 
-    `train_one(cand, prior_ids)` gets the models finished before the batch began, in
-    proposal order (model id), as the flow's workers do: the plain loop and the flow train
-    with the same engine state, whichever model of a generation finished first.
-    """
-    while not session.adapter.done():
-        cands = session.adapter.ask()
-        if not cands:
-            break
-        prior = prior_for_batch(session.order, cands)
-        for cand in session.pending(cands):
-            res = train_one(cand, prior)
-            session.record(res)
-            if on_result is not None:
-                on_result(cand, res)
-        session.tell(cands)
+    slots = 1
+
+    def __init__(self, train_one: TrainFn) -> None:
+        self.train_one = train_one
+        self.queue: deque[tuple[Candidate, list[int]]] = deque()
+
+    def submit(self, cand: Candidate, prior_ids: list[int]) -> None:
+        self.queue.append((cand, list(prior_ids)))
+
+    def next_result(self) -> tuple[Candidate, Result]:
+        cand, prior = self.queue.popleft()
+        return cand, self.train_one(cand, prior)
 
 
 def run_search_local(
@@ -227,6 +233,8 @@ def run_search_local(
         return train_candidate(cand, cfg, data, session.run, engine, on_epoch=on_epoch)
 
     on_result = reporter.on_result if reporter is not None else None
-    run_generational(session, train_one, on_result)
+    inflight = session.inflight() if resume else []
+    run_schedule(session, InProcessExecutor(train_one), on_result, resume_inflight=inflight)
+    session.run.update_meta(in_flight=[])
     session.finish(time.perf_counter() - t0)
     return session

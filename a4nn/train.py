@@ -26,11 +26,8 @@ import torch
 from torch import nn
 
 from a4nn.config import RunConfig
-from a4nn.cost import count_cost
+from a4nn.space import SearchSpace
 from a4nn.types import Candidate, Result
-from adapters.nsganet.decode import describe
-from adapters.nsganet.model import build_model
-from adapters.nsganet.space import nodes_for_bits
 from engine import Engine
 from lineage.checkpoints import CheckpointError, CheckpointWriter, load_checkpoint, snapshot
 from lineage.run_dir import ModelDir, RunDir
@@ -177,15 +174,15 @@ def evaluate(
     return float(total_loss) / x.shape[0], 100.0 * int(correct) / x.shape[0]
 
 
-def build_candidate_model(cfg: RunConfig, genome: list[list[int]], data: TensorData) -> nn.Module:
-    """Rebuild a candidate's network from its genome (also used to reload checkpoints)."""
-    return build_model(
-        genome,
-        in_channels=data.image_shape[0],
-        num_classes=data.num_classes,
-        channels=cfg.search.resolved_channels(),
-        nodes_per_phase=nodes_for_bits(len(genome[0])) if genome else 4,
-    )
+def candidate_space(cfg: RunConfig, cand: Candidate) -> SearchSpace:
+    """The run's search space, checked to be the one `cand` was proposed in."""
+    space = cfg.create_space()
+    if cand.space != space.name:
+        raise ValueError(
+            f"model {cand.model_id} belongs to search space {cand.space!r}, but the run "
+            f"searches {space.name!r} (search.space)"
+        )
+    return space
 
 
 def _resume_point(
@@ -241,13 +238,15 @@ def train_candidate(
         "num_classes": data.num_classes,
     }
     try:
-        model = build_candidate_model(cfg, cand.genome, data)
-        meta["architecture"] = describe(cand.genome)
-    except Exception as err:  # a genome that cannot build a network
-        res = _failed(cand, f"genome cannot build a network: {err}")
+        space = candidate_space(cfg, cand)
+        meta["choices"] = space.encode(cand.arch)
+        meta["architecture"] = space.describe(cand.arch)
+        model = space.build(cand.arch, data.image_shape, data.num_classes)
+        mflops, params = space.cost(cand.arch, data.image_shape, data.num_classes, model=model)
+    except Exception as err:  # an architecture that cannot build a network
+        res = _failed(cand, f"architecture cannot build a network: {type(err).__name__}: {err}")
         md.write_meta({**meta, "result": res.to_dict()})
         return res
-    mflops, params = count_cost(model, data.image_shape)
     meta.update(mflops=mflops, params=params)
     md.write_meta(meta)
     model.to(device)

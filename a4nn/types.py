@@ -2,15 +2,20 @@
 
 They are plain dataclasses of JSON-friendly values so that they cross process boundaries
 (Dask workers, Prefect task results) and land in the lineage without custom encoders.
+Nothing here knows a particular search space: a candidate names its space and carries
+that space's architecture as opaque JSON; the space (`a4nn.space`) builds it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-Genome = list[list[int]]
-"""NSGA-Net macro genome: one bit-list per phase (n(n-1)/2 connection bits + 1 skip bit)."""
+Arch = Any
+"""An architecture in its search space's own JSON-serializable form (opaque to the core)."""
+
+LEGACY_SPACE = "nsganet-macro"
+"""The space of candidates recorded before candidates named one (they held a `genome`)."""
 
 
 @dataclass(frozen=True)
@@ -18,10 +23,11 @@ class Candidate:
     """An architecture the adapter asks the workflow to train."""
 
     model_id: int
-    genome: Genome
+    space: str
+    arch: Arch
     generation: int = 0
     parents: tuple[int, ...] = ()
-    proposer: str = "nsganet"
+    proposer: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -30,13 +36,42 @@ class Candidate:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Candidate:
+        """Inverse of `to_dict`; also reads candidates recorded with a `genome`."""
+        if "arch" in d:
+            space, arch = str(d["space"]), d["arch"]
+        else:  # recorded before the generic form: NSGA-Net's macro genome
+            space, arch = LEGACY_SPACE, d["genome"]
         return cls(
             model_id=int(d["model_id"]),
-            genome=[list(map(int, p)) for p in d["genome"]],
+            space=space,
+            arch=arch,
             generation=int(d.get("generation", 0)),
             parents=tuple(int(p) for p in d.get("parents", ())),
-            proposer=str(d.get("proposer", "nsganet")),
+            proposer=str(d.get("proposer", "")),
         )
+
+
+Direction = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective an adapter optimizes: a `Result` metric's name and its direction."""
+
+    name: str
+    direction: Direction = "max"
+
+    def __post_init__(self) -> None:
+        if self.name not in Result.METRICS:
+            raise ValueError(
+                f"objective {self.name!r} is not a result metric; choose from {Result.METRICS}"
+            )
+        if self.direction not in ("max", "min"):
+            raise ValueError(f"objective direction must be 'max' or 'min', got {self.direction!r}")
+
+    def minimized(self, value: float) -> float:
+        """`value` as a quantity to minimize (pymoo's convention)."""
+        return -float(value) if self.direction == "max" else float(value)
 
 
 @dataclass
@@ -45,8 +80,11 @@ class Result:
 
     `fitness` is the engine's converged prediction (Algorithm 1: P[-1]) or, when the engine
     did not converge, the last validation accuracy. A failed model has `status="failed"`,
-    `fitness=0.0` and the error in `reason`.
+    `fitness=0.0` and the error in `reason`. `metric(name)` reads any of `METRICS`, the
+    values an adapter may declare as objectives.
     """
+
+    METRICS = ("fitness", "mflops", "params", "epochs_trained", "train_seconds")
 
     model_id: int
     fitness: float
@@ -63,6 +101,11 @@ class Result:
     @property
     def failed(self) -> bool:
         return self.status == "failed"
+
+    def metric(self, name: str) -> float:
+        if name not in self.METRICS:
+            raise KeyError(f"unknown result metric {name!r}; known: {self.METRICS}")
+        return float(getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

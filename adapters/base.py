@@ -1,87 +1,67 @@
-"""The ask/tell protocol every NAS adapter implements, and helpers they share.
+"""Helpers every NAS adapter shares: objective matrices, the Pareto set, strict-JSON state.
 
-The workflow drives an adapter like this, whatever the NAS method:
-
-    while not adapter.done():
-        cands = adapter.ask()          # or ask(1) whenever one worker frees up
-        ...train them...
-        adapter.tell(results)          # any order, any grouping
-        save(adapter.state_dict())     # JSON; load_state_dict() resumes exactly
-
-`ask` returns an empty list when the adapter cannot propose anything right now: it is
-waiting for results (e.g. the end of a generation) or its budget is spent.
+The protocol itself (`Adapter`: ask/tell/done/state, its `mode` and `objectives`) is
+`a4nn.adapter.Adapter`, re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from a4nn.types import Candidate, Result
+from a4nn.adapter import Adapter, Mode
+from a4nn.types import Objective, Result
+
+__all__ = [
+    "Adapter",
+    "AdapterError",
+    "FITNESS_AND_MFLOPS",
+    "Mode",
+    "json_float",
+    "jsonable",
+    "objectives",
+    "pareto_results",
+    "result_from_state",
+    "usable",
+]
+
+FITNESS_AND_MFLOPS = (Objective("fitness", "max"), Objective("mflops", "min"))
+"""The A4NN paper's objectives: maximize the fitness, minimize the FLOPs."""
 
 
 class AdapterError(ValueError):
     """Misuse of an adapter (unknown result, mismatched state...), with what to do."""
 
 
-@runtime_checkable
-class Adapter(Protocol):
-    """A NAS method behind ask/tell (see the module docstring)."""
-
-    name: str
-
-    def ask(self, n: int | None = None) -> list[Candidate]:
-        """Up to `n` new candidates (None: the next natural batch, e.g. a generation)."""
-        ...
-
-    def tell(self, results: list[Result]) -> None:
-        """Results of previously asked candidates, in any order."""
-        ...
-
-    def done(self) -> bool:
-        """True once the whole budget has been asked AND told."""
-        ...
-
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-serializable state (RNG, population, counters) for an exact resume."""
-        ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a `state_dict()`; the adapter then proposes what it would have."""
-        ...
-
-    def pareto(self) -> list[Result]:
-        """Non-dominated successful results so far (fitness max, mflops min)."""
-        ...
-
-
-def usable(result: Result) -> bool:
+def usable(result: Result, objs: Sequence[Objective] = FITNESS_AND_MFLOPS) -> bool:
     """A result that may take part in selection: not failed, finite objectives."""
-    return (
-        not result.failed
-        and math.isfinite(float(result.fitness))
-        and math.isfinite(float(result.mflops))
-    )
+    return not result.failed and all(math.isfinite(result.metric(o.name)) for o in objs)
 
 
-def objectives(results: Sequence[Result]) -> np.ndarray:
-    """Minimization objectives, one row per result: (-fitness, mflops)."""
-    return np.array([[-float(r.fitness), float(r.mflops)] for r in results], dtype=float).reshape(
-        -1, 2
-    )
+def objectives(
+    results: Sequence[Result], objs: Sequence[Objective] = FITNESS_AND_MFLOPS
+) -> np.ndarray:
+    """Minimization objectives, one row per result (a maximized metric negated)."""
+    rows = [[o.minimized(r.metric(o.name)) for o in objs] for r in results]
+    return np.array(rows, dtype=float).reshape(-1, len(objs))
 
 
-def pareto_results(results: Sequence[Result]) -> list[Result]:
-    """The non-dominated usable results (pymoo's sorting), cheapest first."""
-    pool = [r for r in results if usable(r)]
+def pareto_results(
+    results: Sequence[Result], objs: Sequence[Objective] = FITNESS_AND_MFLOPS
+) -> list[Result]:
+    """The non-dominated usable results (pymoo's sorting), by the last objective first."""
+    pool = [r for r in results if usable(r, objs)]
     if not pool:
         return []
-    front = NonDominatedSorting().do(objectives(pool), only_non_dominated_front=True)
-    return sorted((pool[i] for i in front), key=lambda r: (r.mflops, -r.fitness, r.model_id))
+    front = NonDominatedSorting().do(objectives(pool, objs), only_non_dominated_front=True)
+    return sorted(
+        (pool[i] for i in front),
+        key=lambda r: (*(o.minimized(r.metric(o.name)) for o in reversed(objs)), r.model_id),
+    )
 
 
 def json_float(x: float) -> float | str:

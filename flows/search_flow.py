@@ -16,8 +16,8 @@ Faults:
   the task raises past its Prefect `retries`, the flow resubmits it up to
   `orchestration.task_retries` more times, then records the model as failed;
 - the flow killed: `--resume` reopens the run; finished models are not retrained, the
-  adapter's state is restored, and in `async` mode the candidates that were in flight
-  (kept in `run.json` as `in_flight`) are resubmitted;
+  adapter's state is restored, and for a steady-state adapter the candidates that were
+  in flight (kept in `run.json` as `in_flight`) are resubmitted;
 - a model that raises: `train_candidate` records it as failed, the search goes on.
 
 Without `PREFECT_API_URL` the flow runs on Prefect's ephemeral local API (SQLite); with
@@ -31,7 +31,6 @@ import os
 import queue
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +38,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from a4nn.config import OrchestrationConfig, RunConfig
+from a4nn.scheduler import run_schedule
 from a4nn.search import SearchSession
 from a4nn.types import Candidate, Result
 from flows import ephemeral_api, task_settings, warm_start
 from flows import progress as progress_mod
 from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster, quiet_dask_logs
-from flows.scheduling import run_generational, run_steady_state
 from lineage.run_dir import RunDir
 
 
@@ -166,30 +165,6 @@ class PrefectDaskExecutor:
         return res
 
 
-# -- the session, with in-flight candidates persisted (async mode) -----------------------
-@dataclass
-class FlowSession(SearchSession):
-    """`SearchSession` plus the async schedule's in-flight candidates in `run.json`."""
-
-    def save_inflight(self, cands: list[Candidate]) -> None:
-        # in-flight list first, adapter state second: a kill in between re-proposes the
-        # same candidate from the older state, and the schedule de-duplicates it
-        self.run.update_meta(in_flight=[c.to_dict() for c in cands])
-        self.run.save_adapter_state(self.adapter.state_dict())
-
-    def inflight(self) -> list[Candidate]:
-        return [Candidate.from_dict(d) for d in self.run.read_meta().get("in_flight", [])]
-
-
-def _steady_state_ready(adapter: Any) -> None:
-    """Put the adapter in steady-state mode when it has one (NSGA-Net: survival after
-    each result). Adapters without one are asked `ask(1)` all the same, as the protocol
-    allows (adapters/base.py)."""
-    switch = getattr(adapter, "set_steady_state", None)
-    if callable(switch):
-        switch(True)
-
-
 def _cluster_slots(client: Any, timeout: float = 600.0) -> int:
     """Workers offering a GPU slot (waits for the first one to join)."""
     client.wait_for_workers(1, timeout=timeout)
@@ -203,7 +178,7 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     orch = cfg.orchestration
-    session = FlowSession.open(cfg, out, resume=resume)
+    session = SearchSession.open(cfg, out, resume=resume)
     if cfg.data.source == "xfel":  # simulate once here, not once per worker
         from a4nn.dataset import ensure_xfel
 
@@ -214,20 +189,19 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
     slots = _cluster_slots(client)
     if plan.kind in ("slurm", "pbs"):  # batch jobs join over time: plan for all of them
         slots = max(slots, plan.n_workers)
-    if orch.mode == "async":
-        _steady_state_ready(session.adapter)
     board = progress_mod.ProgressBoard(cfg.train.epochs)
     client.subscribe_topic(progress_mod.TOPIC, board.on_event)
     executor = PrefectDaskExecutor(cfg, session.run, slots, board)
     session.run.update_meta(
-        orchestration={"mode": orch.mode, "cluster": plan.describe(), "slots": slots}
+        orchestration={
+            "mode": session.adapter.mode,
+            "cluster": plan.describe(),
+            "slots": slots,
+        }
     )
     with board:
-        if orch.mode == "generational":
-            run_generational(session, executor, on_result=board.on_result)
-        else:
-            inflight = session.inflight() if resume else []
-            run_steady_state(session, executor, board.on_result, resume_inflight=inflight)
+        inflight = session.inflight() if resume else []
+        run_schedule(session, executor, board.on_result, resume_inflight=inflight)
     with contextlib.suppress(Exception):
         client.unsubscribe_topic(progress_mod.TOPIC)
     session.run.update_meta(in_flight=[])

@@ -4,9 +4,10 @@
       config.yaml              the validated config the run used
       run.json                 run metadata: name, status, start/end, versions, summary
       adapter_state.json       the NAS adapter's state after its last `tell` (for --resume)
+      adapter_state.npz        its arrays, if it holds any (loaded without pickle)
       models.csv               one row per finished model (run-level table)
       epochs.csv               one row per epoch of every finished model (run-level table)
-      models/<id>/model.json   candidate, genome, decoded graph, cost, result
+      models/<id>/model.json   candidate (space, arch), choice vector, description, cost, result
       models/<id>/epochs.csv   that model's per-epoch rows, rewritten after every epoch
       models/<id>/checkpoints/epoch_NNN.pt
 
@@ -25,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from a4nn.types import Candidate, Result
+from a4nn.types import LEGACY_SPACE, Candidate, Result
+from lineage.adapter_state import load_state, save_state
 from lineage.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from lineage.schema import (
     EPOCH_COLUMNS,
@@ -161,12 +163,11 @@ class RunDir:
 
     # -- adapter state ----------------------------------------------------------
     def save_adapter_state(self, state: dict[str, Any]) -> None:
-        atomic_write_json(self.adapter_state_path, state)
+        """JSON, with any numpy arrays in `adapter_state.npz` (`lineage.adapter_state`)."""
+        save_state(self.adapter_state_path, state)
 
     def load_adapter_state(self) -> dict[str, Any] | None:
-        if not self.adapter_state_path.exists():
-            return None
-        return read_json(self.adapter_state_path)
+        return load_state(self.adapter_state_path)
 
     # -- finished models --------------------------------------------------------
     def finished_results(self) -> dict[int, Result]:
@@ -213,7 +214,10 @@ def model_row(meta: dict[str, Any]) -> dict[str, Any]:
         "generation": cand.get("generation", 0),
         "parents": json.dumps(cand.get("parents", [])),
         "proposer": cand.get("proposer", ""),
-        "genome": json.dumps(cand["genome"]),
+        "space": cand.get("space", LEGACY_SPACE),
+        "arch": json.dumps(cand.get("arch", cand.get("genome"))),
+        "choices": json.dumps(meta.get("choices")),
+        "genome": json.dumps(cand.get("arch", cand.get("genome"))),  # schema 1.0's name
         "architecture": json.dumps(meta.get("architecture")),
         "seed": meta.get("seed"),
         "termination_epoch": epochs - 1 if epochs else None,

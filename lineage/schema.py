@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_KEY = b"a4nn_lineage_schema"
 
 
@@ -45,7 +45,10 @@ MODEL_FIELDS: tuple[tuple[str, str], ...] = (
     ("generation", "int64"),
     ("parents", "string"),  # JSON list
     ("proposer", "string"),
-    ("genome", "string"),  # JSON list of phases of bits
+    ("space", "string"),  # the search space's registered name (schema 1.1)
+    ("arch", "string"),  # JSON: the architecture in its space's form (schema 1.1)
+    ("choices", "string"),  # JSON list of ints: its choice vector (schema 1.1)
+    ("genome", "string"),  # schema 1.0's name for `arch` (same JSON), kept for readers
     ("architecture", "string"),  # JSON decoded graph
     ("seed", "int64"),
     ("mflops", "float64"),
@@ -129,10 +132,23 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
             f"{path}: lineage schema {version}, this A4NN reads {SCHEMA_VERSION}; "
             "upgrade A4NN to read it"
         )
+    missing: list[str] = []
     for field in schema:
         if field.name not in table.schema.names:
+            if field.name in ADDED_IN_1_1 and version == "1.0":
+                missing.append(field.name)
+                continue
             raise SchemaError(f"{path}: column '{field.name}' is missing")
         got = table.schema.field(field.name).type
         if got != field.type and not pa.types.is_null(got):
             raise SchemaError(f"{path}: column '{field.name}' is {got}, expected {field.type}")
-    return table.to_pandas()
+    df = table.to_pandas()
+    if missing:  # a 1.0 table: every model was NSGA-Net's macro genome
+        df["space"] = "nsganet-macro"
+        df["arch"] = df["genome"]
+        df["choices"] = None
+    return df
+
+
+ADDED_IN_1_1 = ("space", "arch", "choices")
+"""Columns schema 1.1 added; a 1.0 table is read with them filled in."""

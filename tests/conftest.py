@@ -64,11 +64,9 @@ def tiny_config_dict(npz: Path, **over) -> dict:
         "train": {"epochs": 7, "batch_size": 16, "lr": 0.05, "threads": 1},
         "search": {
             "adapter": "nsganet",
-            "preset": "quickstart",
-            "pop_size": 3,
-            "n_offspring": 2,
-            "n_generations": 2,
-            "channels": [4, 4, 4],
+            "space": "nsganet-macro",
+            "options": {"preset": "quickstart", "pop_size": 3, "n_offspring": 2, "n_generations": 2},
+            "space_options": {"channels": [4, 4, 4]},
         },
         "engine": {"preset": "paper"},
         "orchestration": {"runner": "plain"},  # tests of the Prefect flow set "prefect"

@@ -1,14 +1,16 @@
-"""NSGA-Net (Lu et al., GECCO 2019) on the macro space, behind the ask/tell protocol.
+"""NSGA-Net (Lu et al., GECCO 2019) behind the ask/tell protocol, over any search space.
 
 The genetic algorithm is NSGA-Net's macro search, assembled from pymoo's operators rather
-than rewritten: uniform random initial bit-strings, binary tournament selection
+than rewritten, on the space's integer choice vector (for the macro space, the genome's
+bits): uniform random initial architectures (`space.sample`), binary tournament selection
 (`TournamentSelection` with NSGA-II's `binary_tournament`, by Pareto dominance then
 crowding as NSGA-Net's `comp_by_dom_and_crowding`, or by rank then crowding), two-point
 crossover (`TwoPointCrossover`, probability 0.9, two children per mating, as NSGA-Net's
-`PointCrossover(n_points=2)`), bit-flip mutation (`BitflipMutation`, 1/n_bits per bit)
-and NSGA-II survival (`RankAndCrowding`: pymoo's `NonDominatedSorting` and crowding
+`PointCrossover(n_points=2)`), bit-flip mutation (`BitflipMutation`, 1/n per bit) on an
+all-binary vector, else pymoo's integer mutation (polynomial mutation rounded to the
+nearest choice, `PM` with `RoundingRepair`), and NSGA-II survival (`RankAndCrowding`: pymoo's `NonDominatedSorting` and crowding
 distance). Objectives: maximize fitness, minimize MFLOPs (pymoo minimizes
-(-fitness, mflops)). Every random draw comes from one `numpy.random.Generator`, whose
+(-fitness, mflops)); `objectives=` takes others. Every random draw comes from one `numpy.random.Generator`, whose
 state is part of `state_dict()`, so a restored adapter proposes exactly what an
 uninterrupted one would.
 
@@ -20,7 +22,7 @@ Modes:
 
 Both spend the same budget, pop_size + n_offspring * (n_generations - 1) models.
 Failed results (or non-finite objectives) are kept in the record but never enter the
-population, so they never breed; their genomes are not proposed again.
+population, so they never breed; their architectures are not proposed again.
 """
 
 from __future__ import annotations
@@ -36,11 +38,16 @@ from pymoo.core.population import Population
 from pymoo.core.problem import Problem
 from pymoo.operators.crossover.pntx import TwoPointCrossover
 from pymoo.operators.mutation.bitflip import BitflipMutation
+from pymoo.operators.mutation.pm import PM
+from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.selection.tournament import TournamentSelection
 from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
 
-from a4nn.types import Candidate, Genome, Result
+from a4nn.registry import validate_options
+from a4nn.space import SearchSpace, space_size, vector_key
+from a4nn.types import Arch, Candidate, Objective, Result
 from adapters.base import (
+    FITNESS_AND_MFLOPS,
     AdapterError,
     json_float,
     jsonable,
@@ -49,17 +56,14 @@ from adapters.base import (
     result_from_state,
     usable,
 )
-from adapters.nsganet.presets import NSGANetSettings, get_preset
-from adapters.nsganet.space import MacroSpace
+from adapters.nsganet.presets import NSGANetOptions, NSGANetSettings
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: candidates name their space; seen-keys are choice vectors
 # settings that must match between a saved state and the adapter restoring it
 _SEARCH_KEYS = (
     "pop_size",
     "n_offspring",
     "n_generations",
-    "phases",
-    "nodes_per_phase",
     "crossover_prob",
     "mutation_prob",
     "tournament",
@@ -75,27 +79,48 @@ class _Member:
 
 
 class NSGANet:
-    """NSGA-Net's macro search as an ask/tell adapter (see the module docstring)."""
+    """NSGA-Net's search as an ask/tell adapter (see the module docstring)."""
 
     name = "nsganet"
 
-    def __init__(self, settings: NSGANetSettings | None = None, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        settings: NSGANetSettings | None = None,
+        *,
+        seed: int = 0,
+        objectives: tuple[Objective, ...] = FITNESS_AND_MFLOPS,
+    ) -> None:
         self.settings = settings if settings is not None else NSGANetSettings()
         self.settings.check()
         s = self.settings
-        self.space = MacroSpace(phases=s.phases, nodes_per_phase=s.nodes_per_phase)
+        self.space = space
+        self.objectives = tuple(objectives)
         self.seed = int(seed)
         self._rng = np.random.default_rng(self.seed)
-        self._problem = Problem(n_var=self.space.n_bits, n_obj=2, xl=0, xu=1, vtype=bool)
+        choices = np.asarray(space.choices(), dtype=int)
+        self._size = space_size(choices)
+        binary = bool(np.all(choices == 2))
+        self._dtype = bool if binary else int  # pymoo's bit-flip needs bool vectors
+        self._problem = Problem(
+            n_var=len(choices),
+            n_obj=len(self.objectives),
+            xl=0,
+            xu=choices - 1,
+            vtype=bool if binary else int,
+        )
         self._selection = TournamentSelection(func_comp=binary_tournament)
         self._crossover = TwoPointCrossover(prob=s.crossover_prob)
-        self._mutation = BitflipMutation(prob_var=s.mutation_prob)
+        if binary:
+            self._mutation = BitflipMutation(prob_var=s.mutation_prob)
+        else:
+            self._mutation = PM(prob_var=s.mutation_prob, eta=3.0, repair=RoundingRepair())
         self._survival = RankAndCrowding()
         self._mode: str = s.mode
         self._next_id = 0
         self._cands: dict[int, Candidate] = {}  # every candidate handed out by ask()
         self._results: dict[int, Result] = {}
-        self._seen: set[str] = set()  # genome keys of every candidate ever created
+        self._seen: set[str] = set()  # choice-vector keys of every candidate ever created
         self._population: list[_Member] = []
         self._queue: list[Candidate] = []  # generational: bred, not yet asked
         self._batch: list[int] = []  # generational: ids of the generation in flight
@@ -178,7 +203,7 @@ class NSGANet:
             fresh.append(r)
         for r in fresh:
             self._results[r.model_id] = r
-            if self._mode == "steady_state" and usable(r):
+            if self._mode == "steady_state" and usable(r, self.objectives):
                 self._survive([m.model_id for m in self._population] + [r.model_id])
         batch_done = all(i in self._results for i in self._batch)
         if self._mode == "generational" and self._batch and not self._queue and batch_done:
@@ -191,7 +216,7 @@ class NSGANet:
 
     def pareto(self) -> list[Result]:
         """Non-dominated successful results among all told so far, cheapest first."""
-        return pareto_results([self._results[i] for i in sorted(self._results)])
+        return pareto_results([self._results[i] for i in sorted(self._results)], self.objectives)
 
     def population(self) -> list[tuple[Candidate, Result]]:
         """The current parents (survivors), best rank first."""
@@ -203,6 +228,7 @@ class NSGANet:
         return {
             "adapter": self.name,
             "version": STATE_VERSION,
+            "space": self.space.name,
             "settings": self.settings.to_dict(),
             "seed": self.seed,
             "mode": self._mode,
@@ -221,7 +247,7 @@ class NSGANet:
                 "budget": self.budget,
                 "asked": len(self._cands),
                 "told": len(self._results),
-                "failed": sum(1 for r in self._results.values() if not usable(r)),
+                "failed": sum(1 for r in self._results.values() if not usable(r, self.objectives)),
                 "generation": self._generation_of(len(self._cands)),
             },
         }
@@ -234,7 +260,13 @@ class NSGANet:
         if state.get("version") != STATE_VERSION:
             raise AdapterError(
                 f"NSGA-Net state version {state.get('version')!r} is not supported "
-                f"(this code reads version {STATE_VERSION})"
+                f"(this code reads version {STATE_VERSION}); the run was made by another "
+                "version of A4NN: resume it with that version, or start a new run"
+            )
+        if state.get("space") != self.space.name:
+            raise AdapterError(
+                f"cannot resume NSGA-Net: the saved state searched space "
+                f"{state.get('space')!r}, this adapter searches {self.space.name!r}"
             )
         saved = state["settings"]
         mine = self.settings.to_dict()
@@ -276,16 +308,20 @@ class NSGANet:
         s = self.settings
         return 0 if index < s.pop_size else 1 + (index - s.pop_size) // s.n_offspring
 
-    def _new_candidate(self, genome: Genome, parents: tuple[int, ...], index: int) -> Candidate:
+    def _key(self, arch: Arch) -> str:
+        return vector_key(self.space.encode(arch))
+
+    def _new_candidate(self, arch: Arch, parents: tuple[int, ...], index: int) -> Candidate:
         c = Candidate(
             model_id=self._next_id,
-            genome=genome,
+            space=self.space.name,
+            arch=arch,
             generation=self._generation_of(index),
             parents=parents,
             proposer=self.name,
         )
         self._next_id += 1
-        self._seen.add(self.space.key(genome))
+        self._seen.add(self._key(arch))
         return c
 
     def _make_batch(self) -> list[Candidate]:
@@ -319,34 +355,36 @@ class NSGANet:
                 out.append(self._new_candidate(genome, parents, start + len(out)))
         return out
 
-    def _random_unseen(self) -> Genome:
-        genome = self.space.random(self._rng)
+    def _random_unseen(self) -> Arch:
+        arch = self.space.sample(self._rng)
         tries = 1
-        while self.space.key(genome) in self._seen and len(self._seen) < self.space.size:
+        while self._key(arch) in self._seen and len(self._seen) < self._size:
             if tries >= 10_000:
                 break
-            genome = self.space.random(self._rng)
+            arch = self.space.sample(self._rng)
             tries += 1
-        return genome
+        return arch
+
+    def _vectors(self, ids: list[int]) -> np.ndarray:
+        rows = [self.space.encode(self._cands[i].arch) for i in ids]
+        return np.array(rows, dtype=self._dtype).reshape(len(ids), -1)
 
     def _member_population(self) -> tuple[Population, list[int]]:
         ids = [m.model_id for m in self._population]
-        pop = Population.new(
-            "X", np.array([self.space.flatten(self._cands[i].genome) for i in ids])
-        )
-        pop.set("F", objectives([self._results[i] for i in ids]))
+        pop = Population.new("X", self._vectors(ids))
+        pop.set("F", objectives([self._results[i] for i in ids], self.objectives))
         pop.set("rank", [m.rank for m in self._population])
         pop.set("crowding", [m.crowding for m in self._population])
         return pop, ids
 
-    def _breed(self, n: int) -> list[tuple[Genome, tuple[int, ...]]]:
-        """`n` unseen children by tournament, two-point crossover and bit-flip mutation;
-        after `max_breed_tries` rounds the rest are random unseen genomes."""
+    def _breed(self, n: int) -> list[tuple[Arch, tuple[int, ...]]]:
+        """`n` unseen children by tournament, two-point crossover and mutation; after
+        `max_breed_tries` rounds the rest are random unseen architectures."""
         pop, ids = self._member_population()
         algo = SimpleNamespace(
             tournament_type=f"comp_by_{self.settings.tournament}", random_state=self._rng
         )
-        out: list[tuple[Genome, tuple[int, ...]]] = []
+        out: list[tuple[Arch, tuple[int, ...]]] = []
         for _ in range(self.settings.max_breed_tries):
             need = n - len(out)
             if need <= 0:
@@ -364,8 +402,8 @@ class NSGANet:
             off = self._crossover.do(self._problem, pop, parents=pairs, random_state=self._rng)
             off = self._mutation.do(self._problem, off, random_state=self._rng)
             for i, x in enumerate(off.get("X")):
-                genome = self.space.unflatten(x)
-                key = self.space.key(genome)
+                genome = self.space.decode(np.asarray(x, dtype=int))
+                key = self._key(genome)
                 if key in self._seen:
                     continue
                 self._seen.add(key)
@@ -374,21 +412,19 @@ class NSGANet:
                 if len(out) == n:
                     break
         while len(out) < n:
-            genome = self._random_unseen()
-            self._seen.add(self.space.key(genome))
-            out.append((genome, ()))
+            arch = self._random_unseen()
+            self._seen.add(self._key(arch))
+            out.append((arch, ()))
         return out
 
     def _survive(self, ids: list[int]) -> None:
         """NSGA-II survival (pymoo RankAndCrowding) of the usable `ids` down to pop_size."""
-        ids = [i for i in ids if usable(self._results[i])]
+        ids = [i for i in ids if usable(self._results[i], self.objectives)]
         if not ids:
             self._population = []
             return
-        pop = Population.new(
-            "X", np.array([self.space.flatten(self._cands[i].genome) for i in ids])
-        )
-        pop.set("F", objectives([self._results[i] for i in ids]))
+        pop = Population.new("X", self._vectors(ids))
+        pop.set("F", objectives([self._results[i] for i in ids], self.objectives))
         keep = self._survival.do(
             self._problem,
             pop,
@@ -401,6 +437,7 @@ class NSGANet:
         ]
 
 
-def make_nsganet(*, preset: str | None = None, seed: int = 0, **overrides: Any) -> NSGANet:
-    """The registry's factory: a preset (None: `paper`) with checked overrides."""
-    return NSGANet(get_preset(preset).with_overrides(**overrides), seed=seed)
+def make_nsganet(space: SearchSpace, options: dict[str, Any], seed: int) -> NSGANet:
+    """The registry's factory (entry point `a4nn.adapters: nsganet`)."""
+    opts = validate_options(NSGANetOptions, options, "search.options")
+    return NSGANet(space, opts.settings(), seed=seed)

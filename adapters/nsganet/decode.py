@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from a4nn.types import Genome
-from adapters.nsganet.space import MacroSpace, infer_space, nodes_for_bits
+from adapters.nsganet.space import Genome, MacroSpace, infer_space, nodes_for_bits
 
 Connections = list[list[int]]
 """NSGA-Net's decoded phase: [[2<-1], [3<-1, 3<-2], ..., [skip]]."""

@@ -1,14 +1,21 @@
-"""Named NSGA-Net settings: `paper` (A4NN ICPP'23 Table 2) and `quickstart` (README run).
+"""NSGA-Net's settings, its named presets and the options a run config gives it.
 
-A preset holds the search knobs the adapter uses (population, offspring, generations,
-space, operators) and the training-side values that go with them (epochs, channels),
-which the run configuration reads.
+`paper` is the A4NN paper's search (ICPP'23 Table 2): 10 + 10 * 9 = 100 models;
+`quickstart` the README's: 6 + 4 * 2 = 14. In a run config:
+
+    search:
+      adapter: nsganet
+      options: {preset: paper, pop_size: 20}    # a preset, then any setting overridden
+
+The space's settings (phases, nodes, channels) are the space's options, not these.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 Mode = Literal["generational", "steady_state"]
 Tournament = Literal["dom_and_crowding", "rank_and_crowding"]
@@ -21,21 +28,17 @@ class NSGANetSettings:
     `n_generations` counts the initial population as generation 1 (pymoo's `n_gen`, as
     NSGA-Net's termination ("n_gen", 10) did), so the budget is
     pop_size + n_offspring * (n_generations - 1) models: 10 + 10 * 9 = 100 for `paper`.
+    `mode`: `generational` (the paper) or `steady_state` (a child whenever a worker frees).
     """
 
     pop_size: int = 10
     n_offspring: int = 10
     n_generations: int = 10
-    phases: int = 3
-    nodes_per_phase: int = 4
     mode: Mode = "generational"
     crossover_prob: float = 0.9  # pymoo's default, as NSGA-Net's PointCrossover
-    mutation_prob: float | None = None  # per bit; None: 1 / n_bits (pymoo's default)
+    mutation_prob: float | None = None  # per position; None: 1 / n (pymoo's default)
     tournament: Tournament = "dom_and_crowding"  # NSGA-Net's tournament type
     max_breed_tries: int = 100  # rounds of mating before filling with random genomes
-    # training-side values, read by the run configuration (not by the adapter)
-    epochs: int = 25
-    channels: tuple[int, ...] = (24, 48, 96)
 
     @property
     def budget(self) -> int:
@@ -43,9 +46,7 @@ class NSGANetSettings:
         return self.pop_size + self.n_offspring * (self.n_generations - 1)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
+        return asdict(self)
 
     def with_overrides(self, **overrides: Any) -> NSGANetSettings:
         """A copy with `overrides`, each checked; unknown names are an error listing the known."""
@@ -55,12 +56,6 @@ class NSGANetSettings:
             raise ValueError(
                 f"unknown NSGA-Net setting(s) {unknown}; known settings: {sorted(known)}"
             )
-        if "channels" in overrides and not isinstance(overrides["channels"], int):
-            overrides["channels"] = tuple(overrides["channels"])
-        phases = overrides.get("phases", self.phases)
-        keep_width = "channels" not in overrides and isinstance(self.channels, tuple)
-        if keep_width and len(self.channels) != phases:
-            overrides["channels"] = self.channels[0]  # the preset's base width, doubled per phase
         out = replace(self, **overrides)
         out.check()
         return out
@@ -84,12 +79,6 @@ class NSGANetSettings:
             "n_generations",
             "must be an int >= 1 (the initial population is generation 1)",
         )
-        need(is_int(self.phases) and self.phases >= 1, "phases", "must be an int >= 1")
-        need(
-            is_int(self.nodes_per_phase) and self.nodes_per_phase >= 2,
-            "nodes_per_phase",
-            "must be an int >= 2",
-        )
         need(
             self.mode in ("generational", "steady_state"),
             "mode",
@@ -99,7 +88,7 @@ class NSGANetSettings:
         need(
             self.mutation_prob is None or 0.0 < self.mutation_prob <= 1.0,
             "mutation_prob",
-            "must be None (1/n_bits) or in (0, 1]",
+            "must be None (1/n) or in (0, 1]",
         )
         need(
             self.tournament in ("dom_and_crowding", "rank_and_crowding"),
@@ -111,26 +100,13 @@ class NSGANetSettings:
             "max_breed_tries",
             "must be an int >= 1",
         )
-        need(is_int(self.epochs) and self.epochs >= 1, "epochs", "must be an int >= 1")
-        need(
-            (is_int(self.channels) and self.channels >= 1)
-            or (
-                isinstance(self.channels, tuple)
-                and len(self.channels) == self.phases
-                and all(is_int(c) and c >= 1 for c in self.channels)
-            ),
-            "channels",
-            f"must be a positive int or {self.phases} positive ints (one per phase)",
-        )
 
 
 PRESETS: dict[str, NSGANetSettings] = {
-    # Channing et al. ICPP'23 Table 2; channels 24/48/96 reproduce the commons' FLOPs.
+    # Channing et al. ICPP'23 Table 2
     "paper": NSGANetSettings(),
-    # README quickstart (2 CPU cores, <= 15 min with install): 6 + 4 * 2 = 14 models.
-    "quickstart": NSGANetSettings(
-        pop_size=6, n_offspring=4, n_generations=3, epochs=5, channels=(8, 16, 32)
-    ),
+    # README quickstart (2 CPU cores): 6 + 4 * 2 = 14 models
+    "quickstart": NSGANetSettings(pop_size=6, n_offspring=4, n_generations=3),
 }
 
 
@@ -140,3 +116,23 @@ def get_preset(name: str | None) -> NSGANetSettings:
     if key not in PRESETS:
         raise ValueError(f"unknown NSGA-Net preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[key]
+
+
+class NSGANetOptions(BaseModel):
+    """`search.options` of the nsganet adapter: a preset, then settings that override it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Literal["paper", "quickstart"] = "paper"
+    pop_size: int | None = Field(None, ge=2)
+    n_offspring: int | None = Field(None, ge=1)
+    n_generations: int | None = Field(None, ge=1)
+    mode: Mode | None = None
+    crossover_prob: float | None = Field(None, ge=0.0, le=1.0)
+    mutation_prob: float | None = Field(None, gt=0.0, le=1.0)
+    tournament: Tournament | None = None
+    max_breed_tries: int | None = Field(None, ge=1)
+
+    def settings(self) -> NSGANetSettings:
+        overrides = self.model_dump(exclude={"preset"}, exclude_none=True)
+        return get_preset(self.preset).with_overrides(**overrides)

@@ -17,10 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from a4nn.types import Genome
+from a4nn.space import ArchError
+
+Genome = list[list[int]]
+"""NSGA-Net macro genome: one bit-list per phase (n(n-1)/2 connection bits + 1 skip bit)."""
 
 
-class GenomeError(ValueError):
+class GenomeError(ArchError):
     """A genome that does not belong to the search space (says where and what is expected)."""
 
 

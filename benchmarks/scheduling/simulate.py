@@ -6,7 +6,7 @@ CSV with `epoch_times` (`../shared/data/a4nn-icpp23/1gpu_1e15_stopping_training_
 100 models in training order, rows ending where the engine stopped) or one of our run
 directories (`epochs.csv` with `epoch_seconds`).
 
-The schedules are the ones `a4nn run` uses (`flows.scheduling.run_generational` and
+The schedules are the ones `a4nn run` uses (`a4nn.scheduler.run_generational` and
 `run_steady_state`); only the executor differs: plain `distributed.Client.submit` of a
 sleeping function with `resources={"GPU": 1}` on a `LocalCluster` of N one-slot worker
 processes, so the numbers measure the schedule and Dask, not Prefect's per-task cost
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from a4nn.types import Candidate, Result  # noqa: E402
 from flows.cluster import TRAIN_RESOURCES, local_cluster  # noqa: E402
-from flows.scheduling import run_generational, run_steady_state  # noqa: E402
+from a4nn.scheduler import run_generational, run_steady_state  # noqa: E402
 
 DEFAULT_CSV = ROOT.parent / "shared/data/a4nn-icpp23/1gpu_1e15_stopping_training_data.csv"
 
@@ -75,6 +75,8 @@ class ReplayAdapter:
     offspring: int = 10
     next_id: int = 0
     told: int = 0
+    mode: str = "generational"
+    name: str = "replay"
 
     def done(self) -> bool:
         return self.next_id >= self.n_models
@@ -85,7 +87,7 @@ class ReplayAdapter:
         ids = range(self.next_id, min(self.next_id + n, self.n_models))
         self.next_id = ids.stop
         gen = 0 if self.next_id <= self.pop else 1 + (self.next_id - self.pop - 1) // self.offspring
-        return [Candidate(model_id=i, genome=[[0]], generation=gen) for i in ids]
+        return [Candidate(model_id=i, space="replay", arch=i, generation=gen) for i in ids]
 
     def tell(self, results: list[Result]) -> None:
         self.told += len(results)
@@ -106,6 +108,9 @@ class ReplaySession:
 
     def tell(self, cands: list[Candidate]) -> None:
         self.adapter.tell([self.done_results[c.model_id] for c in cands])
+
+    def save_inflight(self, cands: list[Candidate]) -> None:
+        """Nothing to persist: a replay is not resumed."""
 
 
 def sleep_model(model_id: int, epoch_seconds: list[float]) -> dict[str, Any]:

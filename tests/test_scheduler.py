@@ -1,4 +1,4 @@
-"""The generational and steady-state schedules (flows/scheduling.py) and the progress board.
+"""The one scheduler (a4nn/scheduler.py): generational and steady state; the progress board.
 
 The executor here runs models on a thread pool (durations in milliseconds), so the
 tests check the schedules' real ordering: the generational barrier, slots kept full in
@@ -13,10 +13,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+from a4nn.scheduler import SchedulerError, run_generational, run_schedule, run_steady_state
 from a4nn.types import Candidate, Result
 from benchmarks.scheduling.simulate import ReplayAdapter, ReplaySession, read_epoch_times
 from flows.progress import ProgressBoard
-from flows.scheduling import run_generational, run_steady_state
 
 
 class ThreadExecutor:
@@ -106,7 +108,7 @@ def test_steady_state_resumes_inflight_candidates():
     session.adapter.next_id = 3  # 0..2 were asked before the flow was killed
     session.done_results[0] = Result(0, 1.0, 1.0, 1, 1)  # finished, never told
     session.order.append(0)
-    inflight = [Candidate(0, [[0]]), Candidate(2, [[0]])]
+    inflight = [Candidate(0, "replay", 0), Candidate(2, "replay", 2)]
     ex = ThreadExecutor(2, [0.01] * 5)
     run_steady_state(session, ex, resume_inflight=inflight)
     assert session.tells[0] == [0]  # told at once, not retrained
@@ -127,10 +129,10 @@ def test_replay_reads_commons_and_run_epoch_times(tmp_path):
 def test_progress_board_counts_and_slots():
     out = io.StringIO()
     board = ProgressBoard(epochs_budget=10, total_models=4, stream=out, live=False)
-    c0, c1 = Candidate(0, [[1]]), Candidate(1, [[0]])
+    c0, c1 = Candidate(0, "replay", 0), Candidate(1, "replay", 1)
     board.on_submit(c0)
     board.on_submit(c1)
-    board.on_submit(Candidate(2, [[1]]))
+    board.on_submit(Candidate(2, "replay", 2))
     assert "running 0, queued 3" in board.headline()  # submitted is not running
     board.on_event((0.0, {"kind": "start", "model_id": 0, "worker": "w0", "gpu": "0"}))
     board.on_event(
@@ -159,3 +161,33 @@ def test_progress_board_counts_and_slots():
     assert "epochs 7/20 of budget (65% saved)" in lines[1]
     assert "best 82.00% (model 0)" in lines[1]
     assert board.slots["w0"].model_id is None  # slot freed
+
+
+class StuckAdapter(ReplayAdapter):
+    """Proposes its first generation, then nothing, although it is not done."""
+
+    def ask(self, n=None):
+        return super().ask(n) if self.next_id == 0 else []
+
+    def done(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("mode", ["generational", "steady_state"])
+def test_an_adapter_that_stalls_is_an_error_naming_it(mode):
+    session = TellLog(StuckAdapter(n_models=4, pop=2, offspring=2, mode=mode, name="stuck"))
+    with pytest.raises(SchedulerError, match="adapter 'stuck' proposed no candidate"):
+        run_schedule(session, ThreadExecutor(2, [0.0] * 4))
+    proposed = [0, 1] if mode == "generational" else [0]  # ask() vs ask(1)
+    assert sorted(session.order) == proposed  # what it proposed was trained and recorded
+
+
+def test_the_adapter_declares_the_schedule():
+    steady = TellLog(ReplayAdapter(n_models=4, pop=2, offspring=2, mode="steady_state"))
+    run_schedule(steady, ThreadExecutor(2, [0.0] * 4))
+    assert all(len(t) == 1 for t in steady.tells)
+    gen = TellLog(ReplayAdapter(n_models=4, pop=2, offspring=2))
+    run_schedule(gen, ThreadExecutor(2, [0.0] * 4))
+    assert gen.tells == [[0, 1], [2, 3]]
+    with pytest.raises(SchedulerError, match="declares mode 'async'"):
+        run_schedule(TellLog(ReplayAdapter(n_models=1, mode="async")), ThreadExecutor(1, [0.0]))
