@@ -144,6 +144,17 @@ def _intensity(value: str) -> float:
     return v
 
 
+def _search_choices() -> str:
+    """The adapters and spaces `search.adapter` / `search.space` may name (installed ones)."""
+    from a4nn.registry import available_adapters, available_spaces
+
+    return (
+        f"NAS adapters (search.adapter): {', '.join(available_adapters())}\n"
+        f"search spaces (search.space): {', '.join(available_spaces())}\n"
+        "plus those a config's `plugins:` modules register (docs/plugins.md)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="a4nn",
@@ -151,7 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a search from a YAML config")
+    run = sub.add_parser(
+        "run",
+        help="run a search from a YAML config",
+        epilog=_search_choices(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("config", help="config YAML (or 'quickstart' / 'paper' for the embedded ones)")
     run.add_argument("--out", help="run directory (default: runs/<name>)")
     run.add_argument("--resume", action="store_true", help="continue the run in --out")

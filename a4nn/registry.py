@@ -75,7 +75,8 @@ def register_adapter(name: str, factory: AdapterFactory, *, replace: bool = Fals
 def _register(group: str, name: str, factory: Callable[..., Any], replace: bool) -> None:
     if not callable(factory):
         raise TypeError(f"{_KIND[group]} {name!r}: the factory must be callable")
-    if not replace and name in _registered[group] and _registered[group][name] is not factory:
+    taken = name in _registered[group] and _registered[group][name] is not factory
+    if not replace and (taken or name in _entry_points(group)):
         raise PluginError(
             f"{_KIND[group]} {name!r} is already registered; pass replace=True to override"
         )

@@ -1,4 +1,5 @@
-"""a4nn.cost.count_cost: MFLOPs per sample (torch.utils.flop_counter) and parameters."""
+"""a4nn.cost.count_cost: MFLOPs per sample (torch.utils.flop_counter) and parameters,
+and `SearchSpace.cost`, which the core calls with a candidate's architecture."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import torch
 from torch import nn
 
 from a4nn.cost import count_cost
+from a4nn.registry import create_space
 from adapters.nsganet.model import build_model
+from adapters.nsganet.search_space import MacroOptions, NSGANetMacroSpace
 
 GENOME_27 = [[0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 1]]
 
@@ -100,3 +103,40 @@ def test_forward_failure_names_the_shape():
         match=r"cannot count the cost of MacroNet on input shape \(3, 16, 16\): the forward pass fails",
     ):
         count_cost(model, (3, 16, 16))
+
+
+# -- through the search space ---------------------------------------------------------------
+def test_space_cost_of_a_hand_counted_network():
+    """The same network as above, reached through the space's options and architecture."""
+    space = NSGANetMacroSpace(MacroOptions(phases=1, nodes_per_phase=2, channels=[4]))
+    mflops, params = space.cost([[1, 0]], (1, 10, 10), num_classes=2)
+    macs = 64 * 4 * 9 + 2 * (64 * 4 * 4 * 9) + 4 * 2
+    assert mflops == pytest.approx(macs / 1e6)
+    assert params == 36 + 2 * (144 + 8) + 8 + 10
+    # more classes: a wider linear layer (4 inputs, 5 outputs + bias)
+    assert space.cost([[1, 0]], (1, 10, 10), num_classes=5)[1] == params - 10 + 25
+
+
+def test_space_cost_of_the_paper_network():
+    space = create_space("nsganet-macro", {})  # the paper's channels 24, 48, 96
+    mflops, params = space.cost(GENOME_27, (1, 127, 127), 2)
+    assert 0.97 * 470.655 < mflops < 470.655
+    assert (mflops, params) == count_cost(
+        build_model(GENOME_27, channels=(24, 48, 96)), (1, 127, 127)
+    )
+
+
+def test_space_cost_counts_the_model_it_is_given():
+    """`model=` spares building the network twice: the given model is what is counted."""
+    space = NSGANetMacroSpace()
+    conv = nn.Conv2d(1, 8, kernel_size=3, padding=1, bias=False)
+    assert space.cost(GENOME_27, (1, 16, 16), 2, model=conv) == count_cost(conv, (1, 16, 16))
+    model = space.build(GENOME_27, (1, 16, 16), 2)
+    assert space.cost(GENOME_27, (1, 16, 16), 2, model=model) == space.cost(
+        GENOME_27, (1, 16, 16), 2
+    )
+
+
+def test_space_cost_rejects_a_bad_input_shape():
+    with pytest.raises(ValueError, match="input_shape must be one sample's"):
+        NSGANetMacroSpace().cost(GENOME_27, (1, 0, 127), 2)

@@ -7,6 +7,7 @@ searches are tiny (12x12 images, a handful of 4-channel models, a few epochs).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from a4nn.config import load_config
+from a4nn.registry import register_adapter
 from a4nn.search import run_search_local
 from tests.conftest import make_blob_arrays, tiny_config_dict
 
@@ -93,44 +95,62 @@ def test_prefect_records_one_task_run_per_model(reference_runs):
     assert sorted(names) == sorted(f"model-{m}" for m in models)
 
 
-def test_async_mode_and_a_model_that_raises(tiny_config, tmp_path, monkeypatch):
-    """Async (steady-state) mode with an adapter whose second proposal has a genome no
-    network can be built from: that model is recorded as failed, with the error, and
-    the search goes on to the end of its budget."""
-    import a4nn.search as search
+class BreakOne:
+    """NSGA-Net in steady state, except that model 1's architecture builds no network."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def ask(self, *a, **k):
+        out = []
+        for c in self.inner.ask(*a, **k):
+            if c.model_id == 1:
+                c = dataclasses.replace(c, arch=[[7, 7]])
+            out.append(c)
+        return out
+
+
+def make_break_one(space, options, seed):
+    from a4nn.registry import create_adapter
+
+    return BreakOne(create_adapter("nsganet", space, options, seed))
+
+
+register_adapter("nsganet-break-one", make_break_one, replace=True)
+
+
+def test_async_mode_and_a_model_that_raises(tiny_config, tmp_path):
+    """Steady-state mode with an adapter (a plugin: this file) whose second proposal has
+    an architecture no network can be built from: that model is recorded as failed,
+    with the error, and the search goes on to the end of its budget."""
     from flows.search_flow import run_search_flow
 
-    real = search.make_adapter
-
-    class BreakOne:
-        def __init__(self, inner):
-            self.inner = inner
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def ask(self, *a, **k):
-            out = []
-            for c in self.inner.ask(*a, **k):
-                if c.model_id == 1:
-                    c = type(c)(c.model_id, [[7, 7]], c.generation, c.parents, c.proposer)
-                out.append(c)
-            return out
-
-    monkeypatch.setattr(search, "make_adapter", lambda *a, **k: BreakOne(real(*a, **k)))
-    cfg = _flow_config(tiny_config, orchestration={"mode": "async"})
+    search = {
+        "adapter": "nsganet-break-one",
+        "options": {
+            "preset": "quickstart",
+            "pop_size": 3,
+            "n_offspring": 2,
+            "n_generations": 2,
+            "mode": "steady_state",
+        },
+    }
+    cfg = _flow_config(tiny_config, plugins=[__name__], search=search)
     out = tmp_path / "async"
     summary = run_search_flow(cfg, out)
     models, epochs = _tables(out)
     assert summary["models"] == len(models) == 5 and summary["failed"] == 1
     by_id = models.set_index("model_id")
     assert by_id.loc[1, "status"] == "failed"
-    assert "genome cannot build a network" in by_id.loc[1, "reason"]
+    assert "architecture cannot build a network" in by_id.loc[1, "reason"]
     assert (by_id.drop(index=1)["status"] != "failed").all()
     assert len(epochs) == models["epochs_trained"].sum()
     assert not epochs.duplicated(["model_id", "epoch"]).any()
     meta = json.loads((out / "run.json").read_text())
-    assert meta["in_flight"] == [] and meta["orchestration"]["mode"] == "async"
+    assert meta["in_flight"] == [] and meta["orchestration"]["mode"] == "steady_state"
     state = json.loads((out / "adapter_state.json").read_text())
     assert state["mode"] == "steady_state" and state["counters"]["told"] == 5
 
@@ -165,7 +185,15 @@ def _medium_config(root: Path) -> Path:
         npz,
         name="medium",
         train={"epochs": 6, "batch_size": 16, "threads": 1},
-        search={"channels": [8, 8, 8], "pop_size": 2, "n_offspring": 2, "n_generations": 3},
+        search={
+            "options": {
+                "preset": "quickstart",
+                "pop_size": 2,
+                "n_offspring": 2,
+                "n_generations": 3,
+            },
+            "space_options": {"channels": [8, 8, 8]},
+        },
         # the default engine learns from finished models: the flow's workers must teach
         # it the same models the plain loop does (a4nn.engine_feed), resumed or not
         engine={"preset": "default", "overrides": {"prior_min_curves": 2}},
@@ -354,7 +382,8 @@ def test_async_flow_kill_then_resume_proposes_what_it_would_have(
 
     medium, _, _ = reference_runs
     cfg = yaml.safe_load(Path(medium).read_text())
-    cfg["orchestration"] = {**cfg["orchestration"], "mode": "async", "n_workers": 1}
+    cfg["orchestration"] = {**cfg["orchestration"], "n_workers": 1}
+    cfg["search"]["options"]["mode"] = "steady_state"
     config = tmp_path / "async.yaml"
     config.write_text(yaml.safe_dump(cfg))
     ref = tmp_path / "ref"

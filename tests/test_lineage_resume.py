@@ -159,12 +159,11 @@ def test_resume_skips_truncated_last_checkpoint(reference, tmp_path):
 def one_candidate(tmp_path):
     """A tiny run's config, its data as tensors, and the first candidate it proposes."""
     from a4nn.train import TensorData
-    from adapters.registry import make_adapter
 
     cfg = load_config(write_tiny_config(tmp_path))
     arrays = prepare_data(cfg.data, progress=False)
     data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
-    cand = make_adapter("nsganet", preset="quickstart", seed=0, pop_size=3).ask()[0]
+    cand = cfg.create_adapter().ask()[0]
     return cfg, data, cand
 
 

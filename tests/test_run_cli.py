@@ -77,7 +77,7 @@ def test_resume_of_finished_run_retrains_nothing(finished_run, tiny_config, caps
     before = (out / "epochs.csv").read_text()
     assert main(["run", str(tiny_config()), "--out", str(out), "--resume", "--quiet"]) == 0
     assert (out / "epochs.csv").read_text() == before
-    assert "training genome" not in capsys.readouterr().out
+    assert "training nsganet-macro" not in capsys.readouterr().out
 
 
 def test_existing_run_without_resume_is_refused(finished_run, tiny_config, capsys):

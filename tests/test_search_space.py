@@ -1,4 +1,5 @@
-"""NSGA-Net macro search space: genome validation, decoding to graphs and to networks.
+"""NSGA-Net macro search space: genome validation, decoding to graphs and to networks,
+and the registered `SearchSpace` ("nsganet-macro") built on them.
 
 The reference rows come from the A4NN ICPP'23 commons
 (../shared/data/a4nn-icpp23/1gpu_1e15_stopping_training_data.csv: `genome`,
@@ -14,8 +15,12 @@ import pytest
 import torch
 from torch import nn
 
+from a4nn.cost import count_cost
+from a4nn.registry import OptionsError, create_space
+from a4nn.space import ArchError, SearchSpace, vector_key
 from adapters.nsganet.decode import architecture, dependency_graph, describe, phase_active
 from adapters.nsganet.model import MacroNet, Node, Phase, build_model
+from adapters.nsganet.search_space import MacroOptions, NSGANetMacroSpace
 from adapters.nsganet.space import (
     GenomeError,
     MacroSpace,
@@ -393,3 +398,173 @@ def test_build_model_rejects_bad_genomes():
         build_model([[0] * 7, [0] * 7, [0] * 6 + [7]])
     with pytest.raises(GenomeError, match="genome: expected a non-empty list of phases"):
         build_model([], channels=16)
+
+
+# -- the registered SearchSpace ("nsganet-macro") -------------------------------------------
+def graph_ids(desc: dict) -> tuple[list[str], list[list[str]]]:
+    graph = desc["graph"]
+    return [n["id"] for n in graph["nodes"]], graph["edges"]
+
+
+def test_macro_space_is_a_search_space_with_the_paper_defaults():
+    space = create_space("nsganet-macro", {})
+    assert isinstance(space, NSGANetMacroSpace) and isinstance(space, SearchSpace)
+    assert space.name == "nsganet-macro"
+    assert space.options.widths() == [24, 48, 96] and space.options.phases == 3
+    assert space.choices() == [2] * 21  # one choice per genome bit
+
+
+def test_genome_errors_are_arch_errors():
+    assert issubclass(GenomeError, ArchError) and issubclass(ArchError, ValueError)
+    with pytest.raises(ArchError, match="genome: has 2 phases"):
+        NSGANetMacroSpace().encode([[0] * 7] * 2)
+
+
+@pytest.mark.parametrize(("model_id", "genome", "arch", "flops"), COMMONS)
+def test_encode_decode_round_trip_on_the_commons(model_id, genome, arch, flops):
+    space = NSGANetMacroSpace()
+    vector = space.encode(genome)
+    assert vector == genome[0] + genome[1] + genome[2]
+    assert all(type(v) is int for v in vector)
+    assert space.decode(vector) == genome
+    assert json.loads(json.dumps(space.decode(vector))) == genome  # the arch is plain JSON
+
+
+def test_encode_decode_round_trip_on_samples_and_other_shapes():
+    rng = np.random.default_rng(5)
+    for opts in (MacroOptions(), MacroOptions(phases=2, nodes_per_phase=5, channels=4)):
+        space = NSGANetMacroSpace(opts)
+        n = len(space.choices())
+        for _ in range(50):
+            g = space.sample(rng)
+            assert space.genomes.validate(g) == g and len(g) == opts.phases
+            assert space.decode(space.encode(g)) == g
+            v = rng.integers(0, 2, size=n).tolist()
+            assert space.encode(space.decode(v)) == v
+    space = NSGANetMacroSpace()
+    assert space.sample(np.random.default_rng(3)) == space.sample(np.random.default_rng(3))
+    keys = {vector_key(space.encode(space.sample(rng))) for _ in range(300)}
+    assert len(keys) > 290
+
+
+@pytest.mark.parametrize(
+    ("vector", "message"),
+    [
+        ([0] * 20, "nsganet-macro: a choice vector has 21 positions, got shape (20,)"),
+        ([0, 0, 2] + [0] * 18, "nsganet-macro: position 2 is 2; expected an int in 0..1"),
+        ([0] * 20 + [-1], "position 20 is -1; expected an int in 0..1"),
+        ([0.5] + [0] * 20, "position 0 is 0.5; expected an int in 0..1"),
+        ([[0] * 7] * 3, "a choice vector has 21 positions, got shape (3, 7)"),
+    ],
+)
+def test_decode_rejects_vectors_outside_the_space(vector, message):
+    with pytest.raises(ArchError) as err:
+        NSGANetMacroSpace().decode(vector)
+    assert message in str(err.value)
+
+
+def test_describe_keeps_the_phase_graphs_and_adds_a_whole_network_graph():
+    space = NSGANetMacroSpace()
+    d = space.describe(COMMONS[2][1])
+    assert json.loads(json.dumps(d)) == d
+    assert d["phase_graphs"] == describe(COMMONS[2][1])["phase_graphs"]
+    assert d["architecture"] == COMMONS[2][2]
+    ids, edges = graph_ids(d)
+    # phase 1 is inactive: absent; phase 0 has nodes 2, 3, 4, phase 2 nodes 1, 3
+    assert ids == [
+        "input",
+        "p0.in",
+        "p0.n2",
+        "p0.n3",
+        "p0.n4",
+        "p0.out",
+        "p2.in",
+        "p2.n1",
+        "p2.n3",
+        "p2.out",
+        "head",
+    ]
+    assert ["input", "p0.in"] in edges and ["p0.out", "p2.in"] in edges
+    assert ["p0.in", "p0.out"] in edges  # the skip bit
+    assert ["p2.out", "head"] in edges
+    # all phases inactive: input straight to the classifier head
+    assert graph_ids(space.describe([[0] * 7] * 3)) == (["input", "head"], [["input", "head"]])
+
+
+def test_describe_graph_references_only_existing_nodes():
+    """Every edge of every genome joins two listed node ids (exhaustive for small phases)."""
+    for n in (2, 3, 4, 5):
+        space = NSGANetMacroSpace(MacroOptions(phases=2, nodes_per_phase=n, channels=4))
+        k = space.genomes.bits_per_phase
+        for i in range(2**k):
+            bits = [(i >> j) & 1 for j in range(k)]
+            for genome in ([bits, bits[::-1]], [[0] * k, bits]):
+                ids, edges = graph_ids(space.describe(genome))
+                assert len(ids) == len(set(ids)), genome
+                assert all(len(e) == 2 and e[0] in ids and e[1] in ids for e in edges), genome
+                reached = {"input"} | {dst for _, dst in edges}
+                assert reached == set(ids), genome  # and every node is fed by something
+    for _, genome, _, _ in COMMONS:
+        ids, edges = graph_ids(NSGANetMacroSpace().describe(genome))
+        assert all(e[0] in ids and e[1] in ids for e in edges)
+
+
+def test_describe_rejects_a_genome_of_another_shape():
+    with pytest.raises(GenomeError, match="phase 1 has 6 bits"):
+        NSGANetMacroSpace().describe([[0] * 7, [0] * 6, [0] * 7])
+
+
+def test_build_uses_the_space_options():
+    space = create_space("nsganet-macro", {"channels": [8, 16, 32]})
+    torch.manual_seed(3)
+    a = space.build(COMMONS[5][1], (3, 32, 32), num_classes=5)
+    torch.manual_seed(3)
+    b = build_model(COMMONS[5][1], in_channels=3, num_classes=5, channels=[8, 16, 32])
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
+    small = NSGANetMacroSpace(MacroOptions(phases=1, nodes_per_phase=2, channels=[4]))
+    assert small.build([[1, 0]], (1, 10, 10), 2).features[0].graph == {1: [0], 2: [1], 3: [2]}
+    with pytest.raises(GenomeError, match="genome: phase 0 has 7 bits, expected 2"):
+        small.build(COMMONS[0][1][:1], (1, 10, 10), 2)
+
+
+@pytest.mark.parametrize(("model_id", "genome", "arch", "flops"), COMMONS[1:4])
+def test_space_cost_is_the_built_networks_cost(model_id, genome, arch, flops):
+    space = NSGANetMacroSpace()  # the paper's channels: near the commons' flops
+    mflops, params = space.cost(genome, XFEL_SHAPE, 2)
+    model = build_model(genome, channels=PAPER_CHANNELS)
+    assert (mflops, params) == count_cost(model, XFEL_SHAPE)
+    assert 0.97 * flops < mflops <= flops
+    assert space.cost(genome, XFEL_SHAPE, 2, model=model) == (mflops, params)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"phases": 0}, "search.space_options.phases: Input should be greater than or equal to 1"),
+        ({"nodes_per_phase": 1}, "search.space_options.nodes_per_phase: Input should be greater"),
+        ({"channels": "wide"}, "search.space_options.channels"),
+        ({"chanels": 8}, "search.space_options.chanels: Extra inputs are not permitted"),
+        ({"pop_size": 8}, "search.space_options.pop_size: Extra inputs are not permitted"),
+        ({"channels": [8, 16]}, "channels: [8, 16] must be 3 positive ints (one per phase)"),
+        ({"channels": 0}, "channels: must be >= 1, got 0"),
+        ({"channels": [8, 0, 16]}, "channels: [8, 0, 16] must be 3 positive ints"),
+    ],
+)
+def test_bad_space_options_name_the_field(options, message):
+    with pytest.raises(OptionsError) as err:
+        create_space("nsganet-macro", options)
+    assert message in str(err.value)
+    assert str(err.value).startswith("search.space_options")
+
+
+@pytest.mark.parametrize("channels", [[8, 16], 0, [8, 0, 16]])
+def test_bad_channel_values_name_the_channels_field(channels):
+    with pytest.raises(OptionsError, match=r"^search\.space_options\.channels"):
+        create_space("nsganet-macro", {"channels": channels})
+
+
+def test_other_phase_count_without_channels():
+    space = create_space("nsganet-macro", {"phases": 2, "nodes_per_phase": 5})
+    assert len(space.choices()) == 2 * 11

@@ -229,6 +229,7 @@ class NSGANet:
             "adapter": self.name,
             "version": STATE_VERSION,
             "space": self.space.name,
+            "choices": [int(c) for c in self.space.choices()],
             "settings": self.settings.to_dict(),
             "seed": self.seed,
             "mode": self._mode,
@@ -263,10 +264,13 @@ class NSGANet:
                 f"(this code reads version {STATE_VERSION}); the run was made by another "
                 "version of A4NN: resume it with that version, or start a new run"
             )
-        if state.get("space") != self.space.name:
+        mine = [int(c) for c in self.space.choices()]
+        if state.get("space") != self.space.name or state.get("choices") != mine:
             raise AdapterError(
                 f"cannot resume NSGA-Net: the saved state searched space "
-                f"{state.get('space')!r}, this adapter searches {self.space.name!r}"
+                f"{state.get('space')!r} with choices {state.get('choices')}, this adapter "
+                f"searches {self.space.name!r} with choices {mine}; resume with the run's "
+                "own search.space and search.space_options"
             )
         saved = state["settings"]
         mine = self.settings.to_dict()

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from a4nn.registry import validate_options
 from a4nn.space import check_vector
@@ -28,25 +28,35 @@ NAME = "nsganet-macro"
 
 
 class MacroOptions(BaseModel):
-    """`search.space_options` of the nsganet-macro space."""
+    """`search.space_options` of the nsganet-macro space.
+
+    `channels`: one width per phase, or one int c for c, 2c, 4c, ...; unset, the paper's
+    24, 48, 96 for 3 phases (24 doubled per phase for other phase counts).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    phases: int = Field(3, ge=1)
-    nodes_per_phase: int = Field(4, ge=2)
-    channels: list[int] | int = Field(default_factory=lambda: [24, 48, 96])
+    phases: StrictInt = Field(3, ge=1)
+    nodes_per_phase: StrictInt = Field(4, ge=2)
+    channels: list[StrictInt] | StrictInt | None = None
 
-    @model_validator(mode="after")
-    def _channels_fit(self) -> MacroOptions:
-        if isinstance(self.channels, int):
-            if self.channels < 1:
-                raise ValueError(f"channels must be >= 1, got {self.channels}")
-        elif len(self.channels) != self.phases or any(c < 1 for c in self.channels):
+    @field_validator("channels")
+    @classmethod
+    def _channels_fit(cls, v: list[int] | int | None, info: ValidationInfo) -> Any:
+        phases = info.data.get("phases", 3)
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"must be >= 1, got {v}")
+        if isinstance(v, list) and (len(v) != phases or any(c < 1 for c in v)):
             raise ValueError(
-                f"channels {self.channels} must be {self.phases} positive ints (one per "
-                "phase) or one int c (c, 2c, 4c, ...)"
+                f"{v} must be {phases} positive ints (one per phase) or one int c (c, 2c, 4c, ...)"
             )
-        return self
+        return v
+
+    def widths(self) -> list[int] | int:
+        """The channel widths the network is built with."""
+        if self.channels is not None:
+            return self.channels
+        return [24, 48, 96] if self.phases == 3 else 24
 
 
 class NSGANetMacroSpace:
@@ -77,7 +87,7 @@ class NSGANetMacroSpace:
             self.genomes.validate(arch),
             in_channels=int(input_shape[0]),
             num_classes=num_classes,
-            channels=self.options.channels,
+            channels=self.options.widths(),
             nodes_per_phase=self.options.nodes_per_phase,
         )
 

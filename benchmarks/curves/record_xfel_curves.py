@@ -94,7 +94,11 @@ def config(intensity: float, cache: Path, recipe: dict, workers: int = 0) -> dic
             "resize": recipe["resize"],
         },
         "train": train,
-        "search": {"adapter": "nsganet", "preset": "paper", "channels": recipe["channels"]},
+        "search": {
+            "adapter": "nsganet",
+            "options": {"preset": "paper"},
+            "space_options": {"channels": recipe["channels"]},
+        },
         "engine": {"preset": "off"},
         "lineage": {"checkpoints": "none"},
         "orchestration": orch,

@@ -44,7 +44,7 @@ def main() -> int:
     cfg = yaml.safe_load(embedded_config_path("quickstart").read_text())
     cfg["data"]["cache_dir"] = str(ROOT / "data")
     cfg["train"]["epochs"] = args.epochs
-    cfg["search"].update(pop_size=args.models, n_offspring=1, n_generations=1)
+    cfg["search"]["options"].update(pop_size=args.models, n_offspring=1, n_generations=1)
     cfg["engine"] = {"preset": "off"}
     cfg["orchestration"] = {"runner": "plain"}
     cfg["train"]["threads"] = 1

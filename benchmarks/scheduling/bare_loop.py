@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from a4nn.config import RunConfig, load_config
-from a4nn.cost import count_cost
 from a4nn.dataset import prepare_data
 from a4nn.search import make_engine
 from a4nn.train import (
@@ -28,13 +27,11 @@ from a4nn.train import (
     _make_optimizer,
     _make_scheduler,
     _train_epoch,
-    build_candidate_model,
     evaluate,
     model_seed,
     pick_device,
 )
 from a4nn.types import Candidate, Result
-from adapters.registry import make_adapter
 from engine.engine import Engine
 
 
@@ -52,10 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
     device = pick_device(cfg.train.device)
     engine = make_engine(cfg)
-    seed0 = cfg.search.seed if cfg.search.seed is not None else cfg.seed
-    adapter = make_adapter(
-        cfg.search.adapter, preset=cfg.search.preset, seed=seed0, **cfg.search.adapter_overrides()
-    )
+    adapter = cfg.create_adapter()
     trained: dict[int, list[float]] = {}
     train_seconds: dict[int, float] = {}  # the epochs loop, as train_candidate times it
     while not adapter.done():
@@ -87,8 +81,9 @@ def train_bare(
     """
     seed = model_seed(cfg.seed, cand.model_id)
     torch.manual_seed(seed)
-    model = build_candidate_model(cfg, cand.genome, data)
-    mflops, params = count_cost(model, data.image_shape)
+    space = cfg.create_space()
+    model = space.build(cand.arch, data.image_shape, data.num_classes)
+    mflops, params = space.cost(cand.arch, data.image_shape, data.num_classes, model=model)
     model.to(device)
     opt = _make_optimizer(cfg, model)
     sched = _make_scheduler(cfg, opt)

@@ -35,9 +35,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from a4nn.scheduler import run_generational, run_steady_state  # noqa: E402
 from a4nn.types import Candidate, Result  # noqa: E402
 from flows.cluster import TRAIN_RESOURCES, local_cluster  # noqa: E402
-from a4nn.scheduler import run_generational, run_steady_state  # noqa: E402
 
 DEFAULT_CSV = ROOT.parent / "shared/data/a4nn-icpp23/1gpu_1e15_stopping_training_data.csv"
 

@@ -82,7 +82,6 @@ def measure(args: argparse.Namespace, argv: list[str] | None, api: Any) -> int:
     from a4nn.dataset import ensure_xfel, prepare_data
     from a4nn.search import make_engine
     from a4nn.train import TensorData, pick_device, train_candidate
-    from adapters.registry import make_adapter
     from lineage.run_dir import RunDir
 
     cfg = load_config(args.config, base=ROOT)
@@ -96,10 +95,7 @@ def measure(args: argparse.Namespace, argv: list[str] | None, api: Any) -> int:
     arrays = prepare_data(cfg.data, progress=False, seed=cfg.seed)
     data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
     device = pick_device(cfg.train.device)
-    seed0 = cfg.search.seed if cfg.search.seed is not None else cfg.seed
-    cands = make_adapter(
-        cfg.search.adapter, preset=cfg.search.preset, seed=seed0, **cfg.search.adapter_overrides()
-    ).ask()
+    cands = cfg.create_adapter().ask()
     config = cfg.model_dump(mode="json")
 
     from distributed import Client
