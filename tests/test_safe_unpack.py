@@ -6,10 +6,14 @@ import io
 import os
 import stat
 import tarfile
+import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lineage.safe_unpack import UnsafeArchiveError, safe_extract, safe_relpath
 
@@ -350,3 +354,116 @@ def test_member_count_limit(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
     assert len(safe_extract(archive, tmp_path / "out", max_members=5)) == 5
 
+
+# -- property: whatever the archive, nothing outside the target changes ------------------------
+
+# Names are mostly plain, so that most archives reach the link checks; one in twenty is hostile.
+CLEAN = st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=1, max_size=2).map("/".join)
+HOSTILE = st.builds(
+    lambda pre, parts: pre + "/".join(parts),
+    st.sampled_from(["", "/", "C:\\", "./"]),
+    st.lists(st.sampled_from(["a", "b", "..", "", "a\\..", "."]), min_size=1, max_size=3),
+)
+UPWARD = st.lists(st.sampled_from(["a", "b", "c", "d", "..", "."]), min_size=1, max_size=4)
+ODD_LINK = st.sampled_from(["", "/etc", "@OUT", "@OUT/secret.txt", "../outside/secret.txt"])
+TAR_KINDS = ["file"] * 3 + ["dir"] * 2 + ["sym"] * 4 + ["hard"]
+ZIP_KINDS = ["file"] * 3 + ["dir"] * 2  # zip symlinks come in as "special" (all refused)
+DEST_STATES = st.sampled_from(["absent", "empty", "links"])
+
+
+def rare(draw) -> bool:
+    return draw(st.integers(0, 29)) == 13  # not an end: Hypothesis favours those
+
+
+@st.composite
+def members(draw, kinds: list[str]) -> list[tuple[str, str, str, bytes]]:
+    """Up to 8 members: files, folders, links (chains and loops, up and out), duplicates."""
+    spec: list[tuple[str, str, str, bytes]] = []
+    for _ in range(draw(st.integers(0, 8))):
+        kind = "special" if rare(draw) else draw(st.sampled_from(kinds))
+        name = draw(HOSTILE if rare(draw) else CLEAN)
+        link = ""
+        if kind == "sym":
+            link = draw(ODD_LINK if rare(draw) else UPWARD.map("/".join))
+        elif kind == "hard":  # mostly an earlier member (as tar needs), sometimes not
+            earlier = [n for _, n, _, _ in spec]
+            link = draw(st.sampled_from(earlier) if earlier and not rare(draw) else HOSTILE)
+        spec.append((kind, name, link, draw(st.binary(max_size=8))))
+    return spec
+
+
+def build_tar(path: Path, spec, outside: Path) -> None:
+    types = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE,
+             "hard": tarfile.LNKTYPE}  # fmt: skip
+    specials = [tarfile.FIFOTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE]
+    with tarfile.open(path, "w") as tf:
+        for kind, name, link, data in spec:
+            link = link.replace("@OUT", str(outside))
+            if kind == "special":
+                tar_add(tf, name, type=specials[len(data) % 3], devmajor=1, devminor=3)
+            elif kind in ("sym", "hard"):
+                tar_add(tf, name, type=types[kind], linkname=link)
+            else:
+                tar_add(tf, name, data, type=types[kind])
+
+
+def build_zip(path: Path, spec, outside: Path) -> None:
+    modes = {"file": stat.S_IFREG | 0o644, "dir": stat.S_IFDIR | 0o755,
+             "special": stat.S_IFIFO | 0o644, "link": stat.S_IFLNK | 0o777}  # fmt: skip
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as zf:
+        warnings.simplefilter("ignore")  # duplicate names are the point
+        for kind, name, _link, data in spec:
+            if kind == "special" and len(data) % 2:  # a symlink out of the target
+                kind, data = "link", str(outside).encode()
+            info = zipfile.ZipInfo(name + ("/" if kind == "dir" else ""))
+            info.external_attr = modes[kind] << 16
+            zf.writestr(info, data)
+
+
+def check_nothing_escapes(build, spec, dest_state: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        outside = base / "outside"
+        outside.mkdir()
+        (outside / "secret.txt").write_bytes(b"secret")
+        dest = base / "work/out"
+        dest.parent.mkdir()
+        if dest_state != "absent":
+            dest.mkdir()
+        if dest_state == "links":
+            (dest / "a").symlink_to(outside)
+            (dest / "c").symlink_to("../../outside/secret.txt")
+            (dest / "d").mkdir()
+            (dest / "d/kept.txt").write_bytes(b"kept")
+        archive = base / "archive.bin"
+        build(archive, spec, outside)
+        around = {k: v for k, v in tree_of(base).items() if not k.startswith("work/out")}
+        inside = tree_of(dest)
+        try:
+            written = safe_extract(archive, dest)
+        except UnsafeArchiveError as err:
+            assert str(archive) in str(err)
+            assert tree_of(dest) == inside  # refused: the target is as it was
+            written = []
+        after = {k: v for k, v in tree_of(base).items() if not k.startswith("work/out")}
+        assert after == around  # nothing created, changed or left behind outside the target
+        real = os.path.realpath(dest)
+        for rel, what in tree_of(dest).items():
+            assert what[0] in ("file", "link") or stat.S_ISDIR(what[1]), rel  # no FIFOs, devices
+            if what[0] == "link" and inside.get(rel) != what:  # every new link stays inside
+                assert os.path.commonpath([os.path.realpath(dest / rel), real]) == real, rel
+        for p in written:
+            assert p.is_file() and os.path.commonpath([os.path.realpath(p), real]) == real
+
+
+# modest counts keep the suite fast (about a second of CPU each); database=None: no .hypothesis/
+@settings(max_examples=200, deadline=None, database=None)
+@given(spec=members(TAR_KINDS), dest_state=DEST_STATES)
+def test_property_tar_nothing_escapes(spec, dest_state) -> None:
+    check_nothing_escapes(build_tar, spec, dest_state)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(spec=members(ZIP_KINDS), dest_state=DEST_STATES)
+def test_property_zip_nothing_escapes(spec, dest_state) -> None:
+    check_nothing_escapes(build_zip, spec, dest_state)
