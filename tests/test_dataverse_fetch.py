@@ -165,3 +165,26 @@ def test_wrong_or_unreachable_server(tmp_path) -> None:
         fetch(None, "doi:10.5072/FK2/ABCDEF", tmp_path / "b", server=f"http://127.0.0.1:{port}")
     with pytest.raises(DataverseError, match="'dataverse.example.org' is not an http"):
         fetch(None, "doi:x", tmp_path / "c", server="dataverse.example.org")
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 20 << 20  # 20 MiB of zeros in about 20 kB
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    assert len(buf.getvalue()) < 100_000
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("via", ["files", "zip"])
+def test_archive_bomb_in_dataset_refused_by_size_limit(dv, tmp_path, via, bomb) -> None:
+    """The fetch path unpacks archives under safe_unpack.size_limit (ratio 200, 16 MiB floor)."""
+    pid = published(dv, tmp_path / "b", {"bomb.tar.gz": bomb, "a.json": b"{}"})
+    out = tmp_path / "out"
+    with pytest.raises(
+        UnsafeArchiveError, match=r"bomb.tar.gz: member 'zeros.bin' .*over the limit"
+    ):
+        fetch(dv, pid, out, via=via)
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "bomb.tar.gz"]  # no bomb/, no temp

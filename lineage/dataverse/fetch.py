@@ -6,7 +6,7 @@ and name cannot escape the output directory. Each file's checksum (MD5 on most i
 is verified before it is written; files already present with the right checksum are kept, so
 an interrupted fetch resumes. Ingested tabular files are fetched in their original format
 (`?format=original`), the bytes that were uploaded. Archives in the dataset (zip, tar) are
-unpacked next to themselves with `lineage.safe_unpack`.
+unpacked next to themselves with `lineage.safe_unpack`, under its size and member limits.
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from typing import Any
 from lineage.atomic import atomic_write_bytes
 from lineage.dataverse.client import TOKEN_ENV, DataverseClient, DataverseError, RetryPolicy
 from lineage.dataverse.files import digest, human_size
-from lineage.safe_unpack import UnsafeArchiveError, archive_kind, safe_extract, safe_relpath
+from lineage.safe_unpack import (
+    UnsafeArchiveError,
+    archive_kind,
+    safe_extract,
+    safe_relpath,
+    size_limit,
+)
 
 __all__ = ["ChecksumError", "RemoteFile", "fetch_dataset", "remote_files"]
 
@@ -102,7 +108,7 @@ def _unpack(path: Path, say: Any) -> None:
     if suffix is None or archive_kind(path) is None:
         return
     dest = path.with_name(name[: -len(suffix)])
-    written = safe_extract(path, dest)
+    written = safe_extract(path, dest, max_total_bytes=size_limit(path))  # zip-bomb guard
     say(f"unpacked {path.name} into {dest.name}/ ({len(written)} files)")
 
 
@@ -187,7 +193,13 @@ def _fetch_zip(
     with tempfile.TemporaryDirectory(dir=out, prefix=".fetch-") as tmp:
         archive = Path(tmp) / "dataverse_files.zip"
         archive.write_bytes(data)
-        safe_extract(archive, out)
+        sizes = [rf.size for rf in files]
+        limit = (  # the listed files plus MANIFEST.TXT; a bigger zip is not what was listed
+            sum(sizes) + (1 << 20) + 4096 * len(files)  # type: ignore[arg-type]
+            if None not in sizes
+            else size_limit(archive)
+        )
+        safe_extract(archive, out, max_total_bytes=limit)
     for rf in files:
         target = _inside(out, rf.rel)
         if not target.is_file():
