@@ -40,6 +40,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     if args.resume and not (out / "run.json").exists():
         raise UserError(f"--resume: {out} holds no run to resume (no run.json)")
+    from lineage.run_lock import RunLock
+
+    RunLock(out).acquire().release()  # another run in `out`: refused before anything starts
     print(f"A4NN search '{cfg.name}' -> {out}" + (" (resuming)" if args.resume else ""))
     if cfg.orchestration.runner == "prefect":
         from flows import ephemeral_api
@@ -224,6 +227,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FileExistsError,
         PermissionError,
     ]
+    from a4nn.scheduler import SchedulerError
+    from lineage.run_lock import RunInUseError
+
+    errors += [RunInUseError, SchedulerError]
     try:
         from lineage.dataverse import DataverseError
 

@@ -26,6 +26,7 @@ from a4nn.scheduler import run_schedule
 from a4nn.types import Candidate, Result
 from engine import Engine
 from lineage.run_dir import RunDir
+from lineage.run_lock import RunLock
 
 
 def utc_now() -> str:
@@ -126,11 +127,27 @@ class SearchSession:
     adapter: Any
     done_results: dict[int, Result] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
+    lock: RunLock | None = None
 
     @classmethod
     def open(cls, cfg: RunConfig, out: Path, resume: bool = False) -> SearchSession:
-        """Create `out` (or reopen it with `resume`) and restore the adapter's state."""
+        """Create `out` (or reopen it with `resume`) and restore the adapter's state.
+
+        Holds `out`'s lock from here to `close()`: a second run on it is refused."""
         adapter = cfg.create_adapter()
+        if resume and not (Path(out) / "run.json").exists():
+            raise FileNotFoundError(f"--resume: {out} holds no run to resume (no run.json)")
+        lock = RunLock(Path(out)).acquire()
+        try:
+            session = cls._open_locked(cfg, Path(out), adapter, resume)
+        except BaseException:
+            lock.release()
+            raise
+        session.lock = lock
+        return session
+
+    @classmethod
+    def _open_locked(cls, cfg: RunConfig, out: Path, adapter: Any, resume: bool) -> SearchSession:
         if resume:
             run = RunDir.open(out)
             check_resume_config(cfg, run.root / "config.yaml")
@@ -189,6 +206,12 @@ class SearchSession:
     def finish(self, wall_seconds: float) -> None:
         self.run.update_meta(status="finished", finished=utc_now(), wall_seconds=wall_seconds)
 
+    def close(self) -> None:
+        """Release the run directory's lock (the process's end releases it too)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
 
 TrainFn = Callable[[Candidate, list[int]], Result]
 
@@ -215,11 +238,20 @@ def run_search_local(
     cfg: RunConfig, out: Path, resume: bool = False, reporter: Any = None
 ) -> SearchSession:
     """Run a whole search in this process; returns the finished session."""
+    t0 = time.perf_counter()
+    session = SearchSession.open(cfg, out, resume=resume)
+    try:
+        _run_local(session, cfg, resume, reporter)
+        session.finish(time.perf_counter() - t0)
+    finally:
+        session.close()
+    return session
+
+
+def _run_local(session: SearchSession, cfg: RunConfig, resume: bool, reporter: Any) -> None:
     from a4nn.dataset import prepare_data
     from a4nn.train import TensorData, train_candidate
 
-    t0 = time.perf_counter()
-    session = SearchSession.open(cfg, out, resume=resume)
     arrays = prepare_data(cfg.data, progress=reporter is not None, seed=cfg.seed)
     session.record_dataset()
     data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
@@ -236,5 +268,3 @@ def run_search_local(
     inflight = session.inflight() if resume else []
     run_schedule(session, InProcessExecutor(train_one), on_result, resume_inflight=inflight)
     session.run.update_meta(in_flight=[])
-    session.finish(time.perf_counter() - t0)
-    return session

@@ -179,34 +179,37 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     orch = cfg.orchestration
     session = SearchSession.open(cfg, out, resume=resume)
-    if cfg.data.source == "xfel":  # simulate once here, not once per worker
-        from a4nn.dataset import ensure_xfel
+    try:
+        if cfg.data.source == "xfel":  # simulate once here, not once per worker
+            from a4nn.dataset import ensure_xfel
 
-        ensure_xfel(cfg.data, progress=True)
-    session.record_dataset()
-    client = FlowRunContext.get().task_runner.client
-    plan = plan_cluster(orch)
-    slots = _cluster_slots(client)
-    if plan.kind in ("slurm", "pbs"):  # batch jobs join over time: plan for all of them
-        slots = max(slots, plan.n_workers)
-    board = progress_mod.ProgressBoard(cfg.train.epochs)
-    client.subscribe_topic(progress_mod.TOPIC, board.on_event)
-    executor = PrefectDaskExecutor(cfg, session.run, slots, board)
-    session.run.update_meta(
-        orchestration={
-            "mode": session.adapter.mode,
-            "cluster": plan.describe(),
-            "slots": slots,
-        }
-    )
-    with board:
-        inflight = session.inflight() if resume else []
-        run_schedule(session, executor, board.on_result, resume_inflight=inflight)
-    with contextlib.suppress(Exception):
-        client.unsubscribe_topic(progress_mod.TOPIC)
-    session.run.update_meta(in_flight=[])
-    wall = time.perf_counter() - t0
-    session.finish(wall)
+            ensure_xfel(cfg.data, progress=True)
+        session.record_dataset()
+        client = FlowRunContext.get().task_runner.client
+        plan = plan_cluster(orch)
+        slots = _cluster_slots(client)
+        if plan.kind in ("slurm", "pbs"):  # batch jobs join over time: plan for all of them
+            slots = max(slots, plan.n_workers)
+        board = progress_mod.ProgressBoard(cfg.train.epochs)
+        client.subscribe_topic(progress_mod.TOPIC, board.on_event)
+        executor = PrefectDaskExecutor(cfg, session.run, slots, board)
+        session.run.update_meta(
+            orchestration={
+                "mode": session.adapter.mode,
+                "cluster": plan.describe(),
+                "slots": slots,
+            }
+        )
+        with board:
+            inflight = session.inflight() if resume else []
+            run_schedule(session, executor, board.on_result, resume_inflight=inflight)
+        with contextlib.suppress(Exception):
+            client.unsubscribe_topic(progress_mod.TOPIC)
+        session.run.update_meta(in_flight=[])
+        wall = time.perf_counter() - t0
+        session.finish(wall)
+    finally:
+        session.close()  # the run directory's lock
     return {
         "run_dir": str(session.run.root),
         "models": len(session.done_results),

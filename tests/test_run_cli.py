@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -143,3 +144,26 @@ def test_report_summarises_a_run(finished_run, capsys):
     out, _ = finished_run
     assert main(["report", str(out)]) == 0
     assert "Models trained: 5" in capsys.readouterr().out
+
+
+def test_a_second_run_on_a_directory_in_use_is_refused(tiny_config, tmp_path, capsys):
+    from lineage.run_lock import RunLock
+
+    out = tmp_path / "busy"
+    lock = RunLock(out).acquire()  # as another `a4nn run` on it would
+    try:
+        assert main(["run", str(tiny_config()), "--out", str(out), "--quiet"]) == 2
+    finally:
+        lock.release()
+    err = capsys.readouterr().err
+    assert f"{out} is in use by another a4nn run (process {os.getpid()} on host" in err
+    assert not (out / "run.json").exists()  # nothing started
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tiny_config, tmp_path):
+    out = tmp_path / "stale"
+    out.mkdir()
+    (out / ".a4nn.lock").write_text("")  # left by a killed run: no process holds it
+    (out / ".a4nn.lock.json").write_text('{"host": "gone", "pid": 999999, "since": "x"}')
+    assert main(["run", str(tiny_config()), "--out", str(out), "--quiet"]) == 0
+    assert not (out / ".a4nn.lock.json").exists()  # released at the end
