@@ -43,6 +43,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lineage.run_lock import RunLock
 
     RunLock(out).acquire().release()  # another run in `out`: refused before anything starts
+    if cfg.orchestration.runner == "prefect" and cfg.data.source != "xfel":
+        from a4nn.dataset import prepare_data
+
+        # a user's data is checked once here (readable, non-empty, labelled): a bad file
+        # is one message now, not a failure of every model on the workers
+        prepare_data(cfg.data, progress=False, seed=cfg.seed)
     print(f"A4NN search '{cfg.name}' -> {out}" + (" (resuming)" if args.resume else ""))
     if cfg.orchestration.runner == "prefect":
         from flows import ephemeral_api
@@ -240,7 +246,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+EXIT_USER_ERROR = 2
+"""A bad config, input file, value or folder: the message names it."""
+EXIT_INFRASTRUCTURE = 3
+"""The machine failed (disk, permissions, lost workers): `--resume` continues once fixed."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    from a4nn.faults import InfrastructureError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -248,7 +262,12 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("A4NN_DEBUG"):
             raise
         print(f"a4nn: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
+    except InfrastructureError as err:
+        if os.environ.get("A4NN_DEBUG"):
+            raise
+        print(f"a4nn: stopped by a fault of the machine, not of a model: {err}", file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
     except KeyboardInterrupt:
         print(
             "a4nn: interrupted; resume with `a4nn run CONFIG --out DIR --resume`", file=sys.stderr

@@ -212,6 +212,18 @@ class SearchSession:
             self.lock.release()
             self.lock = None
 
+    def __enter__(self) -> SearchSession:
+        return self
+
+    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> None:
+        """A search that ends by an error is `stopped` (never left `running`), and unlocked."""
+        try:
+            if err is not None and self.run.read_meta().get("status") == "running":
+                reason = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
+                self.run.update_meta(status="stopped", stopped=utc_now(), stop_reason=reason)
+        finally:
+            self.close()
+
 
 TrainFn = Callable[[Candidate, list[int]], Result]
 
@@ -239,12 +251,9 @@ def run_search_local(
 ) -> SearchSession:
     """Run a whole search in this process; returns the finished session."""
     t0 = time.perf_counter()
-    session = SearchSession.open(cfg, out, resume=resume)
-    try:
+    with SearchSession.open(cfg, out, resume=resume) as session:
         _run_local(session, cfg, resume, reporter)
         session.finish(time.perf_counter() - t0)
-    finally:
-        session.close()
     return session
 
 

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from a4nn.config import RunConfig
+from a4nn.faults import InfrastructureError, infrastructure_cause
 from a4nn.space import SearchSpace
 from a4nn.types import Candidate, Result
 from engine import Engine
@@ -222,7 +223,33 @@ def train_candidate(
     engine: Engine,
     on_epoch: EpochCallback | None = None,
 ) -> Result:
-    """Train `cand` under Algorithm 1 and record it; never raises for a bad model."""
+    """Train `cand` under Algorithm 1 and record it; never raises for a bad model.
+
+    A fault of the infrastructure (a checkpoint or record that cannot be written: a full
+    disk, permissions) raises `InfrastructureError` and records no result: the model is
+    not failed, and a resumed run trains it again (`a4nn.faults`).
+    """
+    try:
+        return _train_and_record(cand, cfg, data, run, engine, on_epoch)
+    except (CheckpointError, OSError) as err:
+        cause = infrastructure_cause(err)
+        if isinstance(err, OSError) and cause is None:
+            raise
+        what = f"{type(cause).__name__}: {cause}" if cause else f"{type(err).__name__}: {err}"
+        raise InfrastructureError(
+            f"model {cand.model_id} could not be recorded ({what}); it is not marked failed. "
+            "Fix the cause (disk space, permissions), then continue with --resume"
+        ) from err
+
+
+def _train_and_record(
+    cand: Candidate,
+    cfg: RunConfig,
+    data: TensorData,
+    run: RunDir,
+    engine: Engine,
+    on_epoch: EpochCallback | None,
+) -> Result:
     md = run.model(cand.model_id)
     md.root.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.train.device)
@@ -332,17 +359,15 @@ def train_candidate(
                 status = "converged"
                 break
     except Exception as err:  # a model that raises is recorded, and the search goes on
+        if isinstance(err, CheckpointError) or infrastructure_cause(err) is not None:
+            raise  # the disk's fault, not the model's: train_candidate reports it
         status = "failed"
         reason = f"{type(err).__name__}: {err}"
         meta["traceback"] = traceback.format_exc()
     finally:
         if writer is not None:
-            try:
+            try:  # a checkpoint (or its record) not written raises CheckpointError
                 _collect_checkpoints(writer, md, rows, keep, wait=True)
-            except CheckpointError as err:  # a checkpoint (or its record) not written
-                error = f"{type(err).__name__}: {err}"  # as the loop's `except` words it
-                reason = f"{reason}; then: {error}" if status == "failed" else error
-                status = "failed"
             finally:
                 writer.close()
             md.write_epochs(rows)

@@ -14,7 +14,9 @@ Faults:
 - a worker killed mid-training: Dask reschedules the task on another worker (up to
   `distributed.scheduler.allowed-failures` times); if Dask gives up (`KilledWorker`) or
   the task raises past its Prefect `retries`, the flow resubmits it up to
-  `orchestration.task_retries` more times, then records the model as failed;
+  `orchestration.task_retries` more times, then stops the search with an
+  `InfrastructureError` (the model is not marked failed; `--resume` trains it again);
+- a full disk or a permission error while recording: the same stop (`a4nn.faults`);
 - the flow killed: `--resume` reopens the run; finished models are not retrained, the
   adapter's state is restored, and for a steady-state adapter the candidates that were
   in flight (kept in `run.json` as `in_flight`) are resubmitted;
@@ -38,6 +40,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from a4nn.config import OrchestrationConfig, RunConfig
+from a4nn.faults import InfrastructureError
 from a4nn.scheduler import run_schedule
 from a4nn.search import SearchSession
 from a4nn.types import Candidate, Result
@@ -94,16 +97,12 @@ def train_model(
 
 
 # -- the executor the schedules drive (flow side) ----------------------------------------
-def _failed_result(cand: Candidate, reason: str) -> Result:
-    return Result(cand.model_id, 0.0, float("nan"), 0, 0, status="failed", reason=reason)
-
-
 class PrefectDaskExecutor:
     """Submits `train_model` task runs asking for one GPU slot; yields finished models.
 
     A task run that ends in error (Prefect retries spent, or Dask's `KilledWorker`) is
-    resubmitted up to `resubmits` times; after that the model is recorded as failed
-    with the error, and the search goes on.
+    resubmitted up to `resubmits` times; after that the search stops with an
+    `InfrastructureError` (a model's own faults never reach here: the task records them).
     """
 
     def __init__(
@@ -146,6 +145,8 @@ class PrefectDaskExecutor:
             cand, prior, fut = self.done.get()
             try:
                 return cand, Result.from_dict(fut.result())
+            except InfrastructureError:
+                raise  # the disk or a permission: the search stops, the model is not failed
             except Exception as err:  # the task errored past its retries, or Dask gave up
                 reason = f"{type(err).__name__}: {err}"
                 n = self.attempts[cand.model_id] = self.attempts[cand.model_id] + 1
@@ -153,16 +154,14 @@ class PrefectDaskExecutor:
                     print(f"model {cand.model_id}: {reason}; resubmitting ({n}/{self.resubmits})")
                     self.submit(cand, prior)
                     continue
-                return cand, self._record_failure(cand, reason)
-
-    def _record_failure(self, cand: Candidate, reason: str) -> Result:
-        md = self.run.model(cand.model_id)
-        meta = md.read_meta()
-        res = _failed_result(cand, f"task failed on every attempt: {reason}")
-        if "result" not in meta:
-            md.root.mkdir(parents=True, exist_ok=True)
-            md.write_meta({"candidate": cand.to_dict(), **meta, "result": res.to_dict()})
-        return res
+                # train_candidate records a model's own faults and returns: what reaches
+                # here (a worker lost again and again, a task that cannot run) is not
+                # the model's, so it is not recorded as a failed model
+                raise InfrastructureError(
+                    f"model {cand.model_id} could not be trained on any attempt "
+                    f"({1 + self.resubmits}): {reason}; it is not marked failed. Check the "
+                    "workers, then continue with --resume"
+                ) from err
 
 
 def _cluster_slots(client: Any, timeout: float = 600.0) -> int:
@@ -178,8 +177,7 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     orch = cfg.orchestration
-    session = SearchSession.open(cfg, out, resume=resume)
-    try:
+    with SearchSession.open(cfg, out, resume=resume) as session:
         if cfg.data.source == "xfel":  # simulate once here, not once per worker
             from a4nn.dataset import ensure_xfel
 
@@ -208,8 +206,6 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
         session.run.update_meta(in_flight=[])
         wall = time.perf_counter() - t0
         session.finish(wall)
-    finally:
-        session.close()  # the run directory's lock
     return {
         "run_dir": str(session.run.root),
         "models": len(session.done_results),

@@ -65,7 +65,12 @@ def tiny_config_dict(npz: Path, **over) -> dict:
         "search": {
             "adapter": "nsganet",
             "space": "nsganet-macro",
-            "options": {"preset": "quickstart", "pop_size": 3, "n_offspring": 2, "n_generations": 2},
+            "options": {
+                "preset": "quickstart",
+                "pop_size": 3,
+                "n_offspring": 2,
+                "n_generations": 2,
+            },
             "space_options": {"channels": [4, 4, 4]},
         },
         "engine": {"preset": "paper"},

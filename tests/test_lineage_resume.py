@@ -216,12 +216,14 @@ def test_a_model_killed_during_an_epoch_resumes_from_the_epoch_before(
     pd.testing.assert_frame_equal(got[COMPARE], want[COMPARE])
 
 
-def test_a_checkpoint_that_cannot_be_written_fails_the_model_not_the_search(
+def test_a_checkpoint_that_cannot_be_written_stops_the_search_not_the_model(
     one_candidate, tmp_path
 ):
     """Checkpoints are written on a background thread; when they cannot be (here: a file
-    stands where the checkpoint folder goes), the model is recorded as failed with the
-    error, like any model that raises, and train_candidate itself does not raise."""
+    stands where the checkpoint folder goes), that is the disk's fault, not the model's:
+    train_candidate raises InfrastructureError naming the model and the cause, and
+    records no result, so a resumed run trains the model again."""
+    from a4nn.faults import InfrastructureError
     from a4nn.search import make_engine
     from a4nn.train import train_candidate
     from lineage.run_dir import RunDir
@@ -231,8 +233,9 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_model_not_the_search(
     md = run.model(cand.model_id)
     md.root.mkdir(parents=True)
     (md.root / "checkpoints").write_text("not a folder")
-    res = train_candidate(cand, cfg, data, run, make_engine(cfg))
-    assert res.status == "failed"
-    assert res.reason.startswith("CheckpointError: checkpoint not written: FileExistsError")
-    assert md.read_meta()["result"]["status"] == "failed"
+    with pytest.raises(InfrastructureError) as err:
+        train_candidate(cand, cfg, data, run, make_engine(cfg))
+    assert f"model {cand.model_id} could not be recorded (FileExistsError" in str(err.value)
+    assert "it is not marked failed" in str(err.value)
+    assert "result" not in md.read_meta()
     assert all(not isinstance(r["checkpoint_sha256"], str) for r in md.read_epochs())

@@ -167,3 +167,51 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tiny_config, tmp_path):
     (out / ".a4nn.lock.json").write_text('{"host": "gone", "pid": 999999, "since": "x"}')
     assert main(["run", str(tiny_config()), "--out", str(out), "--quiet"]) == 0
     assert not (out / ".a4nn.lock.json").exists()  # released at the end
+
+
+def test_bad_data_fails_fast_on_the_prefect_runner(tiny_config, tmp_path, capsys):
+    """A truncated image is one message and exit 2 before any model or worker starts."""
+    folder = tmp_path / "imgs"
+    for split in ("trainset", "testset"):
+        (folder / split).mkdir(parents=True)
+        (folder / split / "xfel_1e15_1n0u_ptm0.tiff").write_bytes(b"II*\x00trunc")
+    cfg = tiny_config(
+        data={"source": "folder", "path": str(folder), "normalize": "none"},
+        orchestration={"runner": "prefect"},
+    )
+    out = tmp_path / "bad"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read as TIFF" in err and "xfel_1e15_1n0u_ptm0.tiff" in err
+    assert "Traceback" not in err
+    assert not (out / "run.json").exists()
+
+
+def test_a_full_disk_stops_the_search_with_status_3_and_resume_finishes_it(
+    tiny_config, tmp_path, capsys
+):
+    """A fault of the machine is no model's failure: the run stops (status 3, `stopped`),
+    no model is recorded failed, and --resume trains what did not finish."""
+    out = tmp_path / "full"
+    cfg = tiny_config()
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    whole = pd.read_csv(out / "models.csv")
+    # the same run again, with model 2's folder unwritable (as a full disk would be)
+    cut = tmp_path / "cut"
+    blocked = cut / "models" / "00002"
+    blocked.mkdir(parents=True)
+    (blocked / "checkpoints").write_text("")  # a file where its checkpoint folder goes
+    assert main(["run", str(cfg), "--out", str(cut), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "stopped by a fault of the machine" in err and "model 2 could not be recorded" in err
+    meta = json.loads((cut / "run.json").read_text())
+    assert meta["status"] == "stopped"
+    assert "result" not in json.loads((blocked / "model.json").read_text())
+    (blocked / "checkpoints").unlink()
+    assert main(["run", str(cfg), "--out", str(cut), "--resume", "--quiet"]) == 0
+    again = pd.read_csv(cut / "models.csv")
+    cols = ["model_id", "arch", "fitness", "status", "epochs_trained"]
+    pd.testing.assert_frame_equal(
+        whole[cols].sort_values("model_id").reset_index(drop=True),
+        again[cols].sort_values("model_id").reset_index(drop=True),
+    )
