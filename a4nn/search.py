@@ -155,9 +155,12 @@ class SearchSession:
             if state is not None:
                 adapter.load_state_dict(state)
             done = run.finished_results()
-            order = list(run.read_meta().get("completion_order", []))
+            order = [m for m in run.read_meta().get("completion_order", []) if m in done]
             order += [m for m in sorted(done) if m not in order]
-            run.update_meta(status="running", resumed_at=utc_now())
+            # reconcile: a model a worker finished just before a kill, whose row never
+            # reached the run-level tables, is in them from now on
+            run.write_tables(order)
+            run.update_meta(status="running", resumed_at=utc_now(), completion_order=order)
             return cls(cfg, run, adapter, done, order)
         config_yaml = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
         meta = {

@@ -215,3 +215,31 @@ def test_a_full_disk_stops_the_search_with_status_3_and_resume_finishes_it(
         whole[cols].sort_values("model_id").reset_index(drop=True),
         again[cols].sort_values("model_id").reset_index(drop=True),
     )
+
+
+def test_resume_reconciles_a_model_finished_after_the_last_table_write(
+    finished_run, tiny_config, tmp_path
+):
+    """Killed between a model's finish (its model.json) and the run-level table write:
+    --resume puts that model in the tables, without retraining it."""
+    import shutil
+
+    out, _ = finished_run
+    whole = pd.read_csv(out / "models.csv")
+    cut = tmp_path / "cut"
+    shutil.copytree(out, cut)
+    last = int(whole["model_id"].iloc[-1])
+    meta = json.loads((cut / "run.json").read_text())
+    meta.update(status="running", completion_order=meta["completion_order"][:-1])
+    (cut / "run.json").write_text(json.dumps(meta))
+    for name in ("models", "epochs"):  # the tables as they were before its row
+        table = pd.read_csv(cut / f"{name}.csv")
+        table[table["model_id"] != last].to_csv(cut / f"{name}.csv", index=False)
+        (cut / f"{name}.parquet").unlink()
+    before = (cut / "models" / f"{last:05d}" / "epochs.csv").read_text()
+    assert main(["run", str(tiny_config()), "--out", str(cut), "--resume", "--quiet"]) == 0
+    again = pd.read_csv(cut / "models.csv")
+    assert sorted(again["model_id"]) == sorted(whole["model_id"])
+    assert (cut / "models" / f"{last:05d}" / "epochs.csv").read_text() == before  # not retrained
+    assert json.loads((cut / "run.json").read_text())["status"] == "finished"
+    assert len(pd.read_parquet(cut / "epochs.parquet")) == len(pd.read_csv(out / "epochs.csv"))
