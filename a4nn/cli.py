@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -103,9 +104,29 @@ def _cmd_engine_replay(args: argparse.Namespace) -> int:
         engine = Engine.from_yaml(Path(args.config))
     else:
         engine = Engine.from_preset(args.preset)
-    report = replay_file(Path(args.curves), engine)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    try:
+        report = replay_file(Path(args.curves), engine)
+    except UnicodeDecodeError:
+        raise UserError(
+            f"{args.curves} is not a text CSV file (it does not decode as UTF-8); give an "
+            "A4NN commons CSV or a run directory"
+        ) from None
+    if args.json:  # strict JSON: an undefined metric (NaN) is null
+        print(json.dumps(_strict_json(report), indent=2, allow_nan=False))
+    else:
+        print(format_report(report))
     return 0
+
+
+def _strict_json(value: object) -> object:
+    """`value` with NaN and infinities as null (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(v) for v in value]
+    return value
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -232,6 +253,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FileNotFoundError,
         FileExistsError,
         PermissionError,
+        NotADirectoryError,
+        IsADirectoryError,
     ]
     from a4nn.scheduler import SchedulerError
     from lineage.run_lock import RunInUseError

@@ -297,6 +297,10 @@ def load_config(path: str | Path, base: Path | None = None) -> RunConfig:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"config {path} is not a text file (it does not decode as UTF-8); give a YAML file"
+        ) from None
     return config_from_dict(raw, str(path)).resolve_paths(base or path.parent)
 
 

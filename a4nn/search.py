@@ -151,6 +151,7 @@ class SearchSession:
         if resume:
             run = RunDir.open(out)
             check_resume_config(cfg, run.root / "config.yaml")
+            run.remove_temp_files()  # half-written files of a killed run (we hold its lock)
             state = run.load_adapter_state()
             if state is not None:
                 adapter.load_state_dict(state)

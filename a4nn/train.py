@@ -14,6 +14,7 @@ last good one and the engine's state is rebuilt by replaying the recorded histor
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import traceback
@@ -34,6 +35,7 @@ from lineage.checkpoints import CheckpointError, CheckpointWriter, load_checkpoi
 from lineage.run_dir import ModelDir, RunDir
 
 EpochCallback = Callable[[Candidate, dict[str, Any]], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -196,7 +198,8 @@ def _resume_point(
             continue  # never written, dropped by retention, or still in flight at a crash
         try:
             state = load_checkpoint(md.root / row["checkpoint"], row["checkpoint_sha256"])
-        except CheckpointError:
+        except CheckpointError as err:  # said, not silent: the resume goes back further
+            logger.warning("model %s: resuming before epoch %s: %s", md.model_id, row["epoch"], err)
             continue
         return state, rows[: i + 1]
     return None, []

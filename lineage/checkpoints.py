@@ -50,8 +50,19 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> str:
 
 
 def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
-    """Load a checkpoint safely; verify its checksum first when one is given."""
+    """Load a checkpoint safely; verify its checksum first when one is given.
+
+    `expected_sha256=None` skips the check; a recorded but blank or non-text checksum (a
+    table cell left empty) is a CheckpointError: the file cannot be verified.
+    """
     path = Path(path)
+    if expected_sha256 is not None and (
+        not isinstance(expected_sha256, str) or not expected_sha256
+    ):
+        raise CheckpointError(
+            f"checkpoint {path} has no recorded SHA-256 (got {expected_sha256!r}), so it "
+            "cannot be verified; use an epoch whose checkpoint was recorded"
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     data = path.read_bytes()

@@ -156,6 +156,18 @@ class RunDir:
     def read_meta(self) -> dict[str, Any]:
         return read_json(self.run_json)
 
+    def remove_temp_files(self) -> int:
+        """Delete the temporary files of atomic writes a killed run left (`.NAME.*.tmp`).
+
+        Only the holder of the run's lock may call it: a live writer's temp file would
+        go too. Returns how many were removed."""
+        removed = 0
+        for tmp in self.root.rglob(".*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def update_meta(self, **fields: Any) -> None:
         meta = self.read_meta()
         meta.update(fields)
