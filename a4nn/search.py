@@ -8,6 +8,7 @@ this process), `flows/` with Prefect task runs on Dask workers.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from collections import deque
@@ -181,7 +182,7 @@ class SearchSession:
         self.done_results[res.model_id] = res
         if res.model_id not in self.order:
             self.order.append(res.model_id)
-        self.run.write_tables(self.order)
+        self.run.append_model(res.model_id)  # its cost does not grow with the run
         self.run.update_meta(completion_order=self.order)
 
     def tell(self, cands: list[Candidate]) -> None:
@@ -208,6 +209,8 @@ class SearchSession:
         self.run.update_meta(dataset=dataset_fingerprint(self.cfg.data))
 
     def finish(self, wall_seconds: float) -> None:
+        """Join the tables' parts, then mark the run finished."""
+        self.run.compact_tables(self.order)
         self.run.update_meta(status="finished", finished=utc_now(), wall_seconds=wall_seconds)
 
     def close(self) -> None:
@@ -224,6 +227,8 @@ class SearchSession:
         try:
             if err is not None and self.run.read_meta().get("status") == "running":
                 reason = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
+                with contextlib.suppress(OSError):  # the tables so far (a full disk: not)
+                    self.run.compact_tables(self.order)
                 self.run.update_meta(status="stopped", stopped=utc_now(), stop_reason=reason)
         finally:
             self.close()

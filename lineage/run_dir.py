@@ -7,6 +7,8 @@
       adapter_state.npz        its arrays, if it holds any (loaded without pickle)
       models.csv               one row per finished model (run-level table)
       epochs.csv               one row per epoch of every finished model (run-level table)
+      models.parquet, epochs.parquet   the same tables, typed (joined from tables/ parts)
+      tables/<name>/<id>.parquet       each finished model's rows, written as it finishes
       models/<id>/model.json   candidate (space, arch), choice vector, description, cost, result
       models/<id>/epochs.csv   that model's per-epoch rows, rewritten after every epoch
       models/<id>/checkpoints/epoch_NNN.pt
@@ -195,26 +197,81 @@ class RunDir:
                     out[res.model_id] = res
         return out
 
+    def table_part(self, name: str, model_id: int) -> Path:
+        """One finished model's rows of table `name`, as a Parquet part."""
+        return self.root / "tables" / name / f"{model_id:05d}.parquet"
+
+    def _model_rows(self, model_id: int) -> dict[str, list[dict[str, Any]]] | None:
+        md = self.model(model_id)
+        meta = md.read_meta()
+        if "result" not in meta:
+            return None
+        return {"models": [model_row(meta)], "epochs": md.read_epochs()}
+
+    def _write_parts(self, model_id: int, rows: dict[str, list[dict[str, Any]]]) -> None:
+        for name in TABLES:
+            path = self.table_part(name, model_id)
+            table = to_table(rows[name], table_schema(name), str(path))
+            atomic_write_bytes(path, table_bytes(table))
+
+    def append_model(self, model_id: int) -> None:
+        """Add one finished model to the run-level tables, at a cost that does not grow
+        with the models already held: its rows become Parquet parts
+        (`tables/<name>/<id>.parquet`, written atomically) and lines appended to
+        `models.csv` / `epochs.csv`. `compact_tables` joins the parts into
+        `models.parquet` / `epochs.parquet` (at the end of a run, or on demand)."""
+        rows = self._model_rows(model_id)
+        if rows is None:
+            return
+        self._write_parts(model_id, rows)
+        for name in TABLES:
+            columns = table_schema(name).names
+            path = self.root / f"{name}.csv"
+            text = _csv_bytes(rows[name], columns)
+            if path.exists() and path.stat().st_size > 0:
+                text = text.split("\n", 1)[1]  # the header is there already
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(text)
+
+    def compact_tables(self, order: Iterable[int]) -> None:
+        """Join the parts of the models in `order` into the run-level Parquet tables and
+        rewrite the CSVs from them (the tables readers load: analyzer, publish)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        order = list(order)
+        for name in TABLES:
+            schema = table_schema(name)
+            parts = [
+                pq.read_table(self.table_part(name, mid)).cast(schema)
+                for mid in order
+                if self.table_part(name, mid).exists()
+            ]
+            table = pa.concat_tables(parts) if parts else schema.empty_table()
+            atomic_write_bytes(self.root / f"{name}.parquet", table_bytes(table))
+            atomic_write_text(
+                self.root / f"{name}.csv", _csv_bytes(table.to_pylist(), schema.names)
+            )
+
     def write_tables(self, order: Iterable[int]) -> None:
         """Rebuild the run-level tables from the model folders, in completion order.
 
+        Every finished model's parts are (re)written from its folder, then compacted:
+        what `--resume` does to reconcile tables with what the workers finished.
         Parquet (typed, schema-versioned) for the lineage, CSV beside it for people and
         for tools without Parquet; both are validated against `lineage.schema`.
         """
-        model_rows: list[dict[str, Any]] = []
-        epoch_rows: list[dict[str, Any]] = []
+        order = list(order)
+        done = []
         for mid in order:
-            md = self.model(mid)
-            meta = md.read_meta()
-            if "result" not in meta:
-                continue
-            model_rows.append(model_row(meta))
-            epoch_rows.extend(md.read_epochs())
-        for name, rows in (("models", model_rows), ("epochs", epoch_rows)):
-            schema = table_schema(name)  # Arrow, built on first use
-            table = to_table(rows, schema, str(self.root / f"{name}.parquet"))
-            atomic_write_bytes(self.root / f"{name}.parquet", table_bytes(table))
-            atomic_write_text(self.root / f"{name}.csv", _csv_bytes(rows, schema.names))
+            rows = self._model_rows(mid)
+            if rows is not None:
+                self._write_parts(mid, rows)
+                done.append(mid)
+        self.compact_tables(done)
+
+
+TABLES = ("models", "epochs")
 
 
 def model_row(meta: dict[str, Any]) -> dict[str, Any]:
