@@ -13,8 +13,8 @@ import pytest
 
 from a4nn.cli import main
 from analyzer import load_commons, load_run
-from lineage.dataverse_standin import DataverseStandin
 from tests.conftest import write_tiny_config
+from tests.dataverse_standin import DataverseStandin
 
 TOKEN = "tok-e2e-SECRET-91b2"
 

@@ -25,7 +25,7 @@ from lineage.dataverse import (
     publish_bundle,
 )
 from lineage.dataverse.files import BundleError
-from lineage.dataverse_standin import DataverseStandin
+from tests.dataverse_standin import DataverseStandin
 
 TOKEN = "tok-SECRET-5f3a9c1e"
 READER = "tok-READER-77"
