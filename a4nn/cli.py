@@ -107,8 +107,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
+    from flows.secrets import dataverse_token
     from lineage.publish_run import publish_run
 
+    # The token ($DATAVERSE_API_TOKEN, else the Prefect Secret block) is looked up after the
+    # metadata check and before the bundle is assembled: a missing one is reported first.
     report = publish_run(
         Path(args.run_dir),
         server=args.server,
@@ -116,6 +119,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         metadata_file=Path(args.metadata) if args.metadata else None,
         release=args.release,
         checkpoints=args.checkpoints,
+        token=dataverse_token,
     )
     print(
         f"published {report.persistent_id} ({report.version}): {len(report.uploaded)} uploaded, "

@@ -30,7 +30,6 @@ from pyDataverse.exceptions import ApiAuthorizationError, OperationFailedError
 
 __all__ = [
     "TOKEN_ENV",
-    "PREFECT_SECRET_BLOCK",
     "DataverseAuthError",
     "DataverseClient",
     "DataverseError",
@@ -43,7 +42,6 @@ __all__ = [
 ]
 
 TOKEN_ENV = "DATAVERSE_API_TOKEN"
-PREFECT_SECRET_BLOCK = "dataverse-api-token"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 T = TypeVar("T")
@@ -90,33 +88,19 @@ class RetryPolicy:
         return base * (0.5 + random.random() / 2)
 
 
-def resolve_token(explicit: str | None = None) -> str:
-    """The API token: `explicit`, else $DATAVERSE_API_TOKEN, else the Prefect Secret block
-    `dataverse-api-token` (only when prefect is importable), else TokenError."""
-    if explicit is not None and explicit.strip():
-        return explicit.strip()
+def resolve_token(source: str | Callable[[], str] | None = None) -> str:
+    """The API token: `source` if it is a non-empty string, what `source()` returns if it is
+    a callable (a lookup of the caller's, e.g. flows.secrets.dataverse_token), else
+    $DATAVERSE_API_TOKEN; TokenError when none of them gives one."""
+    if callable(source):
+        source = source()
+    if isinstance(source, str) and source.strip():
+        return source.strip()
     env = os.environ.get(TOKEN_ENV, "").strip()
     if env:
         return env
-    note = "prefect is not installed, so no Prefect Secret block was consulted"
-    try:
-        from prefect.blocks.system import Secret  # lazy: prefect is optional for lineage
-    except ImportError:
-        pass
-    else:
-        try:
-            value = Secret.load(PREFECT_SECRET_BLOCK).get()
-        except ValueError:
-            note = f"no Prefect Secret block named {PREFECT_SECRET_BLOCK!r} exists"
-        except Exception as err:  # server unreachable, wrong block type, ...
-            note = f"reading the Prefect Secret block failed ({type(err).__name__})"
-        else:
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-            note = f"the Prefect Secret block {PREFECT_SECRET_BLOCK!r} is empty"
     raise TokenError(
-        f"No Dataverse API token: set {TOKEN_ENV} (Dataverse: your account menu > API Token) "
-        f"or store it in a Prefect Secret block named {PREFECT_SECRET_BLOCK!r}; {note}."
+        f"No Dataverse API token: set {TOKEN_ENV} (Dataverse: your account menu > API Token)."
     )
 
 
@@ -302,9 +286,8 @@ class DataverseClient:
             )
         return (
             f"Dataverse at {self.server} rejected the API token when asked to {action} "
-            f"(HTTP 401: {msg}). Check {TOKEN_ENV} (or the Prefect Secret block "
-            f"{PREFECT_SECRET_BLOCK!r}): the token may be mistyped, expired, or from another "
-            "installation."
+            f"(HTTP 401: {msg}). Check {TOKEN_ENV} (or the Prefect Secret block that holds "
+            "the token): it may be mistyped, expired, or from another installation."
         )
 
     def _msg_404(self, action: str, what: str, msg: str) -> str:
