@@ -1,4 +1,4 @@
-"""The `a4nn` command line (the contract in DESIGN.md).
+"""The `a4nn` command line; these commands and options are the user-facing contract.
 
     a4nn run CONFIG [--out DIR] [--resume]
     a4nn data xfel --out DIR [--intensity 1e14|1e15|1e16] [--n-train N] [--n-test N] [--seed S]
