@@ -16,6 +16,8 @@ from analyzer import load_commons, load_run
 from tests.conftest import write_tiny_config
 from tests.dataverse_standin import DataverseStandin
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 TOKEN = "tok-e2e-SECRET-91b2"
 
 
