@@ -60,6 +60,7 @@ def test_settings_key_tells_values_apart_and_ignores_set_order():
     assert _key_part(timedelta(seconds=5)) != _key_part(timedelta(seconds=6))
 
 
+@pytest.mark.slow
 def test_cached_context_matches_prefects_nests_and_serves_threads(monkeypatch):
     """In this process, without replacing Prefect's own function: the wrapper is called
     directly, so other tests keep Prefect's behaviour."""
