@@ -1,4 +1,4 @@
-"""The `a4nn` command line (the contract in DESIGN.md).
+"""The `a4nn` command line; these commands and options are the user-facing contract.
 
     a4nn run CONFIG [--out DIR] [--resume]
     a4nn data xfel --out DIR [--intensity 1e14|1e15|1e16] [--n-train N] [--n-test N] [--seed S]
@@ -137,8 +137,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
+    from flows.secrets import dataverse_token
     from lineage.publish_run import publish_run
 
+    # The token ($DATAVERSE_API_TOKEN, else the Prefect Secret block) is looked up after the
+    # metadata check and before the bundle is assembled: a missing one is reported first.
     report = publish_run(
         Path(args.run_dir),
         server=args.server,
@@ -146,6 +149,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         metadata_file=Path(args.metadata) if args.metadata else None,
         release=args.release,
         checkpoints=args.checkpoints,
+        token=dataverse_token,
     )
     print(
         f"published {report.persistent_id} ({report.version}): {len(report.uploaded)} uploaded, "

@@ -2,7 +2,8 @@
 
 Two formats are read (with the csv module; the engine needs no pandas):
 
-* the A4NN commons CSV (`../shared/data/a4nn-icpp23`): rows are epochs in training order,
+* the A4NN commons CSV (the per-epoch training data published with the A4NN ICPP'23 paper,
+  e.g. `1gpu_1e15_stopping_training_data.csv`): rows are epochs in training order,
   a new model starts where `epoch` is 0, the fitness is `val_accs`;
 * our run directories' epoch table `RUN_DIR/epochs.csv` (a directory argument means that
   file): columns `model_id, epoch, val_acc, ...`, rows in training order.
@@ -156,7 +157,7 @@ def replay(
     *,
     details: bool = False,
 ) -> dict[str, Any]:
-    """Replay `curves` in training order through a fresh engine; return the DESIGN.md report."""
+    """Replay `curves` in training order through a fresh engine; return `summarize`'s report."""
     cfg = _as_config(config)
     eng = Engine(cfg)
     last_row: dict[Any, int] = {}
@@ -215,7 +216,8 @@ def summarize(
     stop_epoch: dict[Any, int | None] | None = None,
     details: bool = False,
 ) -> dict[str, Any]:
-    """The DESIGN.md report for any early-stopping method replayed on `curves`.
+    """The report (epochs saved, error and ranking of the fitness handed to the NAS, time
+    per call; keys in docs/engine.md) for any early-stopping method replayed on `curves`.
 
     `fitness` is what the method handed to the NAS per model, `used` the epochs it let
     run, `stopped` whether the fitness came from an early stop, `seconds` the duration of

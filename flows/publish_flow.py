@@ -3,7 +3,7 @@
 Meant to run as a deployment after a search (see prefect.yaml). The API token is never a
 flow parameter (Prefect would store it with the flow run): the task reads it from
 `DATAVERSE_API_TOKEN` or the Prefect Secret block `dataverse-api-token`
-(`lineage.dataverse.resolve_token`). Publishing is idempotent, so the task can retry.
+(`flows.secrets.dataverse_token`). Publishing is idempotent, so the task can retry.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
+from flows.secrets import dataverse_token
 from lineage.publish_run import publish_run
 
 
@@ -32,6 +33,7 @@ def publish_task(
         metadata_file=Path(metadata_file) if metadata_file else None,
         release=release,
         checkpoints=checkpoints,
+        token=dataverse_token,
     )
     return {
         "persistent_id": report.persistent_id,

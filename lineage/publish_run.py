@@ -7,13 +7,20 @@ related_publications). A missing title or description is filled from the run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from lineage.atomic import read_json
 from lineage.bundle import make_bundle
-from lineage.dataverse import DatasetMetadata, MetadataError, PublishReport, publish_bundle
+from lineage.dataverse import (
+    DatasetMetadata,
+    MetadataError,
+    PublishReport,
+    publish_bundle,
+    resolve_token,
+)
 
 METADATA_TEMPLATE = """\
 title: "A4NN search: <what you searched for>"
@@ -56,12 +63,19 @@ def publish_run(
     metadata_file: Path | None = None,
     release: str | None = None,
     checkpoints: bool = False,
-    token: str | None = None,
+    token: str | Callable[[], str] | None = None,
 ) -> PublishReport:
-    """Bundle `run_dir` and publish it; rerunning resumes and never duplicates the dataset."""
+    """Bundle `run_dir` and publish it; rerunning resumes and never duplicates the dataset.
+
+    `token`: the API token, or a callable that looks it up (the command line and the publish
+    flow pass `flows.secrets.dataverse_token`); None means $DATAVERSE_API_TOKEN. It is
+    resolved after the metadata check and before the bundle is assembled, so that a missing
+    token is reported before anything slow starts.
+    """
     run_dir = Path(run_dir)
     metadata = run_metadata(run_dir, metadata_file)
     metadata.validate()
+    token = resolve_token(token)
     bundle = make_bundle(run_dir, checkpoints=checkpoints)
     print(f"bundle {bundle.path}: {bundle.files} files, {bundle.human_size()}")
     return publish_bundle(

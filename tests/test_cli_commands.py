@@ -24,6 +24,7 @@ def test_data_xfel_negative_intensity_is_refused(tmp_path, capsys):
     assert "intensity must be positive" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_data_xfel_writes_the_layout(tmp_path, capsys):
     out = tmp_path / "xfel"
     args = ["data", "xfel", "--out", str(out), "--n-train", "4", "--n-test", "2", "--seed", "3"]

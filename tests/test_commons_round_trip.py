@@ -13,8 +13,10 @@ import pytest
 
 from a4nn.cli import main
 from analyzer import load_commons, load_run
-from lineage.dataverse_standin import DataverseStandin
 from tests.conftest import write_tiny_config
+from tests.dataverse_standin import DataverseStandin
+
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
 TOKEN = "tok-e2e-SECRET-91b2"
 
@@ -91,6 +93,24 @@ def test_wrong_token_is_a_clear_401(published, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "401" in err or "API token" in err
     assert "wrong-token" not in err
+
+
+def test_missing_token_is_one_message_before_bundling(
+    tiny_run, tmp_path, monkeypatch, capsys, prefect_api
+):
+    """Neither DATAVERSE_API_TOKEN nor a Prefect Secret block (the test server has none)."""
+    run = tmp_path / "run3"
+    shutil.copytree(tiny_run, run)
+    (run / "dataverse.yaml").write_text(
+        "authors: [{name: 'Doe, Jane'}]\ncontacts: [{name: 'Jane Doe', email: 'jane@example.org'}]\n"
+    )
+    monkeypatch.delenv("DATAVERSE_API_TOKEN", raising=False)
+    code = main(["publish", str(run), "--server", "http://127.0.0.1:9", "--collection", "x"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.startswith("a4nn: error: No Dataverse API token")
+    assert "'dataverse-api-token'" in captured.err and len(captured.err.splitlines()) == 1
+    assert "bundle" not in captured.out and not (run / "bundle").exists()
 
 
 def test_publish_flow_publishes_once(tiny_run, tmp_path, monkeypatch, prefect_api):

@@ -12,8 +12,8 @@ import pytest
 
 from lineage.dataverse import ChecksumError, RetryPolicy, fetch_dataset, publish_bundle
 from lineage.dataverse.metadata import Author, Contact, DatasetMetadata
-from lineage.dataverse_standin import DataverseStandin
 from lineage.safe_unpack import UnsafeArchiveError
+from tests.dataverse_standin import DataverseStandin
 
 TOKEN = "tok-fetch-admin"
 FAST = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.02, timeout=5.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from lineage.dataverse import (
     Contact,
     DatasetMetadata,
     DataverseAuthError,
+    DataverseClient,
     DataverseNotFoundError,
     DataverseRequestError,
     DataverseUnavailableError,
@@ -25,7 +27,7 @@ from lineage.dataverse import (
     publish_bundle,
 )
 from lineage.dataverse.files import BundleError
-from lineage.dataverse_standin import DataverseStandin
+from tests.dataverse_standin import DataverseStandin
 
 TOKEN = "tok-SECRET-5f3a9c1e"
 READER = "tok-READER-77"
@@ -189,12 +191,29 @@ def test_token_never_persisted_logged_or_printed(dv, bundle, tmp_path, capsys, c
     assert all(TOKEN not in p for _, p, _ in dv.log)
 
 
+def test_hung_server_times_out_and_is_retried(dv) -> None:
+    dv.inject("GET", r"/info/version$", "hang", seconds=5, times=2)
+    retry = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.02, timeout=0.3)
+    t0 = time.monotonic()
+    with (
+        DataverseClient(dv.url, TOKEN, retry=retry) as client,
+        pytest.raises(
+            DataverseUnavailableError, match=r"after 2 attempts \(last: no answer within 0.3 s\)"
+        ),
+    ):
+        client.version()
+    assert time.monotonic() - t0 < 3  # each attempt gave up after 0.3 s, not after 5 s
+    assert dv.count("GET", r"/info/version$") == 2
+
+
 def test_401_403_404_messages(dv, bundle, tmp_path) -> None:
     with pytest.raises(DataverseAuthError) as err:
         publish(bundle, dv, token="tok-WRONG-123")
     msg = str(err.value)
     assert "rejected the API token" in msg and "HTTP 401" in msg and "Bad api key" in msg
     assert "DATAVERSE_API_TOKEN" in msg and "tok-WRONG-123" not in msg
+    assert [c for _, _, c in dv.log] == [401]  # refused at once, not retried
+    dv.log.clear()
     with pytest.raises(DataverseAuthError) as err:
         publish(bundle, dv, token=READER)
     assert "HTTP 403" in str(err.value) and "Contributor" in str(err.value)
@@ -280,34 +299,35 @@ def test_resolve_token_sources(monkeypatch) -> None:
     monkeypatch.setenv("DATAVERSE_API_TOKEN", "  from-env  ")
     assert resolve_token() == "from-env"
     assert resolve_token("explicit") == "explicit"
+    assert resolve_token(lambda: " from-lookup ") == "from-lookup"
     monkeypatch.delenv("DATAVERSE_API_TOKEN")
-    monkeypatch.setattr("builtins.__import__", _no_prefect(__import__))
     with pytest.raises(TokenError) as err:
         resolve_token()
-    assert "DATAVERSE_API_TOKEN" in str(err.value) and "'dataverse-api-token'" in str(err.value)
-    assert "prefect is not installed" in str(err.value)
+    assert "DATAVERSE_API_TOKEN" in str(err.value)
 
 
-def _no_prefect(real_import):
-    def fake(name, *args, **kwargs):
-        if name == "prefect" or name.startswith("prefect."):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
+def test_missing_token_is_reported_before_the_bundle_is_read(dv, bundle, monkeypatch, capsys):
+    monkeypatch.delenv("DATAVERSE_API_TOKEN", raising=False)
+    with pytest.raises(TokenError, match="DATAVERSE_API_TOKEN"):
+        publish_bundle(bundle, server=dv.url, collection="a4nn", metadata=META)
+    assert "bundle" not in capsys.readouterr().out  # the files were not scanned (hashed)
+    assert dv.log == []
 
-    return fake
 
-
-def test_resolve_token_from_prefect_secret_block(prefect_api, monkeypatch) -> None:
-    """With DATAVERSE_API_TOKEN unset, the Prefect Secret block supplies the token."""
+@pytest.mark.slow
+def test_dataverse_token_from_prefect_secret_block(prefect_api, monkeypatch) -> None:
+    """flows.secrets: with DATAVERSE_API_TOKEN unset, the Prefect Secret block supplies it."""
     from prefect.blocks.system import Secret
 
-    from lineage.dataverse import resolve_token
+    from flows.secrets import dataverse_token
 
-    monkeypatch.delenv("DATAVERSE_API_TOKEN", raising=False)
+    monkeypatch.setenv("DATAVERSE_API_TOKEN", "from-env")
+    assert dataverse_token() == "from-env"
+    monkeypatch.delenv("DATAVERSE_API_TOKEN")
     Secret(value="tok-from-prefect").save("dataverse-api-token", overwrite=True)
     try:
-        assert resolve_token() == "tok-from-prefect"
+        assert dataverse_token() == "tok-from-prefect"
     finally:
         Secret.delete("dataverse-api-token")
     with pytest.raises(TokenError, match="no Prefect Secret block named 'dataverse-api-token'"):
-        resolve_token()
+        dataverse_token()

@@ -13,13 +13,14 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from lineage.dataverse.metadata import Author, Contact, DatasetMetadata
-from lineage.dataverse_standin import DataverseStandin
+from tests.dataverse_standin import DataverseStandin
 
 TOKEN = "standin-admin-token"
 READER = "standin-reader-token"
@@ -289,9 +290,10 @@ def test_fault_injection(dv: DataverseStandin) -> None:
 
 def test_command_line_server() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lineage.dataverse_standin", "--port", "0", "--token", "T"],
+        [sys.executable, "-m", "tests.dataverse_standin", "--port", "0", "--token", "T"],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).resolve().parents[1],  # the repository root: `tests` importable
     )
     try:
         line = proc.stdout.readline()

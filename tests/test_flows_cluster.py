@@ -157,6 +157,7 @@ def _worker_env(dask_worker) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_local_gpu_cluster_pins_one_gpu_per_worker():
     """Without dask-cuda: our spec cluster gives worker i only GPU i (real processes)."""
     from distributed import Client
@@ -172,6 +173,7 @@ def test_local_gpu_cluster_pins_one_gpu_per_worker():
     assert not any(e["profiler"] for e in envs.values())  # off: it contends for the GIL
 
 
+@pytest.mark.slow
 def test_local_cpu_cluster_slots():
     from distributed import Client
 

@@ -30,6 +30,7 @@ def _worker_view(dask_worker) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_a_prestarted_cluster_is_handed_over_once_and_closed_after(monkeypatch):
     from distributed import Client
 
@@ -49,6 +50,7 @@ def test_a_prestarted_cluster_is_handed_over_once_and_closed_after(monkeypatch):
         assert again is None
 
 
+@pytest.mark.slow
 def test_a_prestarted_cluster_that_does_not_match_the_plan_is_closed():
     assert early_cluster.prestart(OrchestrationConfig(n_workers=1, threads_per_worker=1))
     held = early_cluster._held
@@ -57,6 +59,7 @@ def test_a_prestarted_cluster_that_does_not_match_the_plan_is_closed():
     assert held.cluster.status.name == "closed"
 
 
+@pytest.mark.slow
 def test_workers_that_fail_to_start_fail_the_run_at_once(monkeypatch):
     # started in the background, a cluster whose workers cannot start must still raise
     # when the flow takes it, not leave the run waiting for workers
@@ -89,6 +92,7 @@ def _wait_for_loads(client, expected: int, timeout: float = 90.0) -> dict:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_prestarted_workers_warm_up_before_any_task_is_submitted(tiny_config):
     """With the run's config, a worker loads the data on its own, once for the run."""
     from distributed import Client
@@ -107,6 +111,7 @@ def test_prestarted_workers_warm_up_before_any_task_is_submitted(tiny_config):
     assert after["loads"] == 1  # the training task found it loaded
 
 
+@pytest.mark.slow
 def test_a_warm_up_that_fails_leaves_the_error_to_the_training_task(tiny_config, tmp_path):
     from distributed import Client
 

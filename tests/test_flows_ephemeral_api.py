@@ -17,6 +17,7 @@ from flows import ephemeral_api
 from flows.ephemeral_api import EphemeralAPI
 
 
+@pytest.mark.slow
 def test_ephemeral_api_answers_then_stops():
     server = EphemeralAPI().start()
     try:
@@ -30,6 +31,7 @@ def test_ephemeral_api_answers_then_stops():
         urllib.request.urlopen(f"{url}/health", timeout=2)
 
 
+@pytest.mark.slow
 def test_a_fresh_temporary_server_saves_and_loads_blocks(tmp_path, monkeypatch):
     # the server skips Prefect's block-type registration at start (a cost paid on every
     # run); on a brand-new database a block must still save and load, as the Dataverse
@@ -182,6 +184,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_the_server_shuts_down_when_the_run_is_killed_outright():
     """`kill -9` of `a4nn run` (or a batch job's time limit) runs no exit hook; the
     server notices its parent is gone and ends instead of lingering."""

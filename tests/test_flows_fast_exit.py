@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,6 +42,7 @@ def test_a_worker_whose_close_did_not_run_exits_the_normal_way(tmp_path):
     assert (tmp_path / "earlier").read_text() == "ran"
 
 
+@pytest.mark.slow
 def test_local_cluster_workers_run_the_fast_exit_preload():
     from distributed import Client
 

@@ -20,7 +20,7 @@ from a4nn.registry import register_adapter
 from a4nn.search import run_search_local
 from tests.conftest import make_blob_arrays, tiny_config_dict
 
-pytestmark = pytest.mark.usefixtures("prefect_api")
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
 
 FLOW = {"runner": "prefect", "n_workers": 2, "threads_per_worker": 1}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
@@ -25,6 +26,7 @@ def report_settings() -> dict[str, Any]:
     return seen
 
 
+@pytest.mark.slow
 def test_task_runs_reuse_the_validated_settings_of_their_own_flow(prefect_api):
     with local_cluster(1, 1, dashboard_address=":0") as cluster:
         runner = DaskTaskRunner(address=cluster.scheduler_address)
@@ -58,6 +60,7 @@ def test_settings_key_tells_values_apart_and_ignores_set_order():
     assert _key_part(timedelta(seconds=5)) != _key_part(timedelta(seconds=6))
 
 
+@pytest.mark.slow
 def test_cached_context_matches_prefects_nests_and_serves_threads(monkeypatch):
     """In this process, without replacing Prefect's own function: the wrapper is called
     directly, so other tests keep Prefect's behaviour."""

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from a4nn.hardware import gpu_list, gpu_names, hardware
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +60,7 @@ def test_a_failing_nvidia_smi_means_no_gpus_not_an_error(tmp_path, monkeypatch):
     assert gpu_names() == []
 
 
+@pytest.mark.slow
 def test_the_flow_process_imports_no_torch():
     """What `a4nn run` imports to drive the flow, and its hardware record, leave torch
     out: the flow process never trains, and torch's import is seconds of its start-up."""

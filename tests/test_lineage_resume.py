@@ -25,6 +25,8 @@ from a4nn.train import evaluate
 from lineage.checkpoints import CheckpointError
 from tests.conftest import write_tiny_config
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 COMPARE = ["model_id", "epoch", "train_loss", "val_acc", "val_loss", "prediction", "converged"]
 
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,6 +48,7 @@ def test_without_done_the_process_exits_the_normal_way(tmp_path):
     assert (tmp_path / "teardown").read_text() == "flushed at teardown"
 
 
+@pytest.mark.slow
 def test_the_a4nn_command_keeps_its_exit_codes_and_messages(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "a4nn.cli", "run", str(tmp_path / "missing.yaml")],

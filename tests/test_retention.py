@@ -6,10 +6,13 @@ import contextlib
 import io
 
 import pandas as pd
+import pytest
 
 from a4nn.cli import main
 from lineage.checkpoints import sha256_file
 from tests.conftest import write_tiny_config
+
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
 
 def _run(tmp_path, keep: str):

@@ -26,6 +26,7 @@ def finished_run(tmp_path_factory):
     return out, buf.getvalue()
 
 
+@pytest.mark.slow
 def test_run_writes_tables_checkpoints_and_summary(finished_run):
     out, printed = finished_run
     models = pd.read_csv(out / "models.csv")
@@ -63,6 +64,7 @@ def test_run_writes_tables_checkpoints_and_summary(finished_run):
     assert str(out) in printed
 
 
+@pytest.mark.slow
 def test_run_is_deterministic(tiny_config, tmp_path):
     cfg = tiny_config()
     a, b = tmp_path / "a", tmp_path / "b"
@@ -73,6 +75,7 @@ def test_run_is_deterministic(tiny_config, tmp_path):
     pd.testing.assert_frame_equal(ea[cols], eb[cols])
 
 
+@pytest.mark.slow
 def test_resume_of_finished_run_retrains_nothing(finished_run, tiny_config, capsys):
     out, _ = finished_run
     before = (out / "epochs.csv").read_text()
@@ -81,12 +84,14 @@ def test_resume_of_finished_run_retrains_nothing(finished_run, tiny_config, caps
     assert "training nsganet-macro" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_existing_run_without_resume_is_refused(finished_run, tiny_config, capsys):
     out, _ = finished_run
     assert main(["run", str(tiny_config()), "--out", str(out)]) == 2
     assert "already holds a run; pass --resume" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_with_changed_search_settings_is_refused(finished_run, tiny_config, capsys):
     out, _ = finished_run
     before = (out / "epochs.csv").read_text()
@@ -120,6 +125,7 @@ def test_resume_without_run_is_refused(tiny_config, tmp_path, capsys):
     assert "holds no run to resume" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_model_and_search_goes_on(tiny_config, tmp_path, capsys):
     cfg = tiny_config(train={"lr": 1e30, "epochs": 3, "lr_schedule": "constant"})
     out = tmp_path / "nan"
@@ -140,6 +146,7 @@ def test_bad_config_exits_2_with_message(tmp_path, capsys):
     assert "bad.yaml" in err and "train.epochs" in err
 
 
+@pytest.mark.slow
 def test_report_summarises_a_run(finished_run, capsys):
     out, _ = finished_run
     assert main(["report", str(out)]) == 0

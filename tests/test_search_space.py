@@ -1,8 +1,8 @@
 """NSGA-Net macro search space: genome validation, decoding to graphs and to networks,
 and the registered `SearchSpace` ("nsganet-macro") built on them.
 
-The reference rows come from the A4NN ICPP'23 commons
-(../shared/data/a4nn-icpp23/1gpu_1e15_stopping_training_data.csv: `genome`,
+The reference rows come from the A4NN ICPP'23 commons data
+(1gpu_1e15_stopping_training_data.csv, published with the paper: `genome`,
 `architecture`, `flops`, `arch` = model id), copied here so the test needs no data files.
 """
 

@@ -2,9 +2,9 @@
 
 Each "model" sleeps for its recorded epoch times (scaled down) and stops at the epoch
 where the in-situ engine stopped it, both replayed from a recording: the A4NN commons
-CSV with `epoch_times` (`../shared/data/a4nn-icpp23/1gpu_1e15_stopping_training_data.csv`,
-100 models in training order, rows ending where the engine stopped) or one of our run
-directories (`epochs.csv` with `epoch_seconds`).
+CSV with `epoch_times` (`1gpu_1e15_stopping_training_data.csv`, published with the A4NN
+ICPP'23 paper: 100 models in training order, rows ending where the engine stopped) or one
+of our run directories (`epochs.csv` with `epoch_seconds`).
 
 The schedules are the ones `a4nn run` uses (`a4nn.scheduler.run_generational` and
 `run_steady_state`); only the executor differs: plain `distributed.Client.submit` of a

@@ -2,7 +2,7 @@
 
     publish_bundle(bundle_dir, server=..., collection=..., metadata=...) -> PublishReport
     fetch_dataset(pid, server=..., out=...) -> Path
-    resolve_token() -> str        # $DATAVERSE_API_TOKEN or Prefect Secret "dataverse-api-token"
+    resolve_token(source) -> str  # a token, a token lookup, else $DATAVERSE_API_TOKEN
 
 See docs/dataverse.md.
 """

@@ -2,8 +2,9 @@
 
 pyDataverse sends the requests; this module adds what a long unattended publish needs:
 - a per-request timeout (pyDataverse 0.3.5 passes `timeout=None`, so a hung server would
-  block forever), retries with exponential backoff and jitter on 5xx, 429 and timeouts or
-  dropped connections;
+  block forever), set through the one per-request hook pyDataverse offers, its `auth`;
+- retries (tenacity) with exponential backoff and jitter, or the server's Retry-After, on
+  5xx, 429 and timeouts or dropped connections, around each public pyDataverse call;
 - one error type per failure a user can act on, with a message naming the server, the action
   and what to do (401 token rejected, 403 permission, 404 collection/dataset missing);
 - token hygiene: the token travels only in the `X-Dataverse-key` header; it is never put in
@@ -16,21 +17,20 @@ import contextlib
 import io
 import json
 import os
-import random
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import tenacity
 from pyDataverse.api import DataAccessApi, NativeApi
 from pyDataverse.exceptions import ApiAuthorizationError, OperationFailedError
 
 __all__ = [
     "TOKEN_ENV",
-    "PREFECT_SECRET_BLOCK",
     "DataverseAuthError",
     "DataverseClient",
     "DataverseError",
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 TOKEN_ENV = "DATAVERSE_API_TOKEN"
-PREFECT_SECRET_BLOCK = "dataverse-api-token"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 T = TypeVar("T")
@@ -82,71 +81,65 @@ class RetryPolicy:
     max_backoff: float = 30.0
     timeout: float = 120.0  # seconds per request phase (connect, send a chunk, wait for reply)
 
-    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        """tenacity's `wait`: the server's Retry-After (capped at `max_backoff`) if it sent
+        one, else a random delay up to `backoff * 2**(attempt-1)` (at most `max_backoff`)."""
+        err = state.outcome.exception() if state.outcome is not None else None
+        retry_after = getattr(err, "retry_after", None)
         if retry_after is not None:
             with contextlib.suppress(ValueError):
                 return min(self.max_backoff, max(0.0, float(retry_after)))
-        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-        return base * (0.5 + random.random() / 2)
+        backoff = tenacity.wait_random_exponential(multiplier=self.backoff, max=self.max_backoff)
+        return backoff(state)
 
 
-def resolve_token(explicit: str | None = None) -> str:
-    """The API token: `explicit`, else $DATAVERSE_API_TOKEN, else the Prefect Secret block
-    `dataverse-api-token` (only when prefect is importable), else TokenError."""
-    if explicit is not None and explicit.strip():
-        return explicit.strip()
+def resolve_token(source: str | Callable[[], str] | None = None) -> str:
+    """The API token: `source` if it is a non-empty string, what `source()` returns if it is
+    a callable (a lookup of the caller's, e.g. flows.secrets.dataverse_token), else
+    $DATAVERSE_API_TOKEN; TokenError when none of them gives one."""
+    if callable(source):
+        source = source()
+    if isinstance(source, str) and source.strip():
+        return source.strip()
     env = os.environ.get(TOKEN_ENV, "").strip()
     if env:
         return env
-    note = "prefect is not installed, so no Prefect Secret block was consulted"
-    try:
-        from prefect.blocks.system import Secret  # lazy: prefect is optional for lineage
-    except ImportError:
-        pass
-    else:
-        try:
-            value = Secret.load(PREFECT_SECRET_BLOCK).get()
-        except ValueError:
-            note = f"no Prefect Secret block named {PREFECT_SECRET_BLOCK!r} exists"
-        except Exception as err:  # server unreachable, wrong block type, ...
-            note = f"reading the Prefect Secret block failed ({type(err).__name__})"
-        else:
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-            note = f"the Prefect Secret block {PREFECT_SECRET_BLOCK!r} is empty"
     raise TokenError(
-        f"No Dataverse API token: set {TOKEN_ENV} (Dataverse: your account menu > API Token) "
-        f"or store it in a Prefect Secret block named {PREFECT_SECRET_BLOCK!r}; {note}."
+        f"No Dataverse API token: set {TOKEN_ENV} (Dataverse: your account menu > API Token)."
     )
 
 
-class _SessionMixin:
-    """Route pyDataverse's synchronous requests through one `httpx.Client`, with a timeout.
+class _DataverseAuth(httpx.Auth):
+    """The `X-Dataverse-key` header and a per-request timeout, on every pyDataverse request.
 
-    pyDataverse calls `httpx.get/post/...` with `timeout=None`: every request builds a new
-    client (and TLS context, ~0.1 s) and a hung server blocks forever. We keep its request
-    logic (auth header, 401 handling) and swap in a shared client and our timeout.
+    pyDataverse 0.3.5 sends its synchronous requests with `timeout=None`: a hung server would
+    block forever. Its one public per-request hook is `auth`, any `httpx.Auth`. This one sets
+    the header (as pyDataverse's ApiTokenAuth does, only when there is a token) and httpx's
+    documented `timeout` request extension, which bounds each connect, write, read and pool
+    wait of the request.
     """
 
-    request_timeout: float = 120.0
-    http: httpx.Client | None = None
+    def __init__(self, token: str | None, timeout: float) -> None:
+        self._token = token
+        self._timeout = httpx.Timeout(timeout).as_dict()
 
-    def _sync_request(self, method: Callable[..., httpx.Response], **kwargs: Any) -> Any:
-        def send(**kw: Any) -> httpx.Response:
-            kw["timeout"] = self.request_timeout
-            if self.http is not None:
-                return getattr(self.http, method.__name__)(**kw)
-            return method(**kw)
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._token:
+            request.headers["X-Dataverse-key"] = self._token
+        request.extensions["timeout"] = self._timeout
+        yield request
 
-        return super()._sync_request(send, **kwargs)  # type: ignore[misc]
-
-
-class _NativeApi(_SessionMixin, NativeApi):
-    pass
+    def __repr__(self) -> str:  # never show the token
+        return f"_DataverseAuth(token={'set' if self._token else 'none'})"
 
 
-class _DataAccessApi(_SessionMixin, DataAccessApi):
-    pass
+class _Transient(Exception):
+    """An attempt that may succeed when repeated: 5xx, 429, timeout, dropped connection."""
+
+    def __init__(self, reason: str, retry_after: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
 
 
 def _server_message(resp: httpx.Response) -> str:
@@ -181,14 +174,12 @@ class DataverseClient:
         self.retry = retry or RetryPolicy()
         self._token = token or None
         self._sleep = sleep
-        self.native = _NativeApi(self.server, self._token)
-        self.access = _DataAccessApi(self.server, self._token)
-        self._http = httpx.Client()
-        for api in (self.native, self.access):
-            api.request_timeout, api.http = self.retry.timeout, self._http
+        auth = _DataverseAuth(self._token, self.retry.timeout)
+        self.native = NativeApi(self.server, auth=auth)
+        self.access = DataAccessApi(self.server, auth=auth)
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing to release: pyDataverse opens one connection per request."""
 
     def __enter__(self) -> DataverseClient:
         return self
@@ -227,71 +218,82 @@ class DataverseClient:
         `recover` runs before every retry of a non-idempotent request whose outcome is
         unknown (timeout, dropped connection, 5xx): if it finds that the first attempt did
         take effect it returns a non-None value, which is returned instead of retrying.
+        Only transient failures are retried (tenacity); a refusal (401, 403, 404, other 4xx)
+        raises at once.
         """
         policy = self.retry
-        last = ""
-        for attempt in range(1, policy.attempts + 1):
-            retry_after = None
-            try:
-                resp = self._call(call)
-            except ApiAuthorizationError as err:
-                msg = str(err).split("MSG:", 1)[-1].strip()
-                self._raise(DataverseAuthError, self._msg_401(action, msg))
-            except OperationFailedError as err:  # pyDataverse's own 404 handling
-                msg = str(err).split("MSG:", 1)[-1].strip()
-                self._raise(DataverseNotFoundError, self._msg_404(action, what, msg))
-            except httpx.TimeoutException:
-                last = f"no answer within {policy.timeout:g} s"
-            except httpx.TransportError as err:
-                last = f"connection failed ({type(err).__name__}: {err})"
-            except ValueError as err:  # pyDataverse parsed a non-JSON error page
-                self._raise(
-                    DataverseRequestError,
-                    f"{self.server} did not answer like a Dataverse server when asked to "
-                    f"{action} ({err}); check --server",
-                )
-            else:
-                code = resp.status_code
-                if code < 300:
-                    return resp
-                msg = _server_message(resp)
-                if code == 401:
-                    self._raise(DataverseAuthError, self._msg_401(action, msg))
-                if code == 403 and self._token is None:
-                    self._raise(
-                        DataverseAuthError,
-                        f"Dataverse at {self.server} refused to {action} without an API token "
-                        f"(HTTP 403: {msg}); it is unpublished or restricted. Set {TOKEN_ENV}.",
-                    )
-                if code == 403:
-                    self._raise(
-                        DataverseAuthError,
-                        f"Dataverse at {self.server} refused to {action} (HTTP 403: {msg}). "
-                        "The token is valid but its user lacks the permission: ask the "
-                        "collection's administrator for a Contributor or Curator role.",
-                    )
-                if code == 404:
-                    self._raise(DataverseNotFoundError, self._msg_404(action, what, msg))
-                if code not in RETRY_STATUS:
-                    self._raise(
-                        DataverseRequestError,
-                        f"Dataverse at {self.server} refused to {action} (HTTP {code}: {msg}).",
-                    )
-                last = f"HTTP {code}: {msg}"
-                retry_after = resp.headers.get("Retry-After")
-            if attempt == policy.attempts:
-                break
-            self._sleep(policy.delay(attempt, retry_after))
-            if recover is not None:
-                found = recover()
-                if found is not None:
-                    return found
-        self._raise(
-            DataverseUnavailableError,
-            f"Dataverse at {self.server} did not {action} after {policy.attempts} attempts "
-            f"(last: {last}). Nothing is lost: run the same command again later to resume.",
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Transient),
+            stop=tenacity.stop_after_attempt(policy.attempts),
+            wait=policy.wait,
+            sleep=self._sleep,
+            reraise=True,
         )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if recover is not None and attempt.retry_state.attempt_number > 1:
+                        found = recover()
+                        if found is not None:
+                            return found
+                    return self._attempt(action, call, what)
+        except _Transient as err:
+            self._raise(
+                DataverseUnavailableError,
+                f"Dataverse at {self.server} did not {action} after {policy.attempts} attempts "
+                f"(last: {err.reason}). Nothing is lost: run the same command again later to "
+                "resume.",
+            )
         raise AssertionError("unreachable")
+
+    def _attempt(self, action: str, call: Callable[[], httpx.Response], what: str) -> Any:
+        """One try of `call`: the response if it succeeded, `_Transient` if it may succeed
+        when repeated, a DataverseError if it never will."""
+        try:
+            resp = self._call(call)
+        except ApiAuthorizationError as err:
+            msg = str(err).split("MSG:", 1)[-1].strip()
+            self._raise(DataverseAuthError, self._msg_401(action, msg))
+        except OperationFailedError as err:  # pyDataverse's own 404 handling
+            msg = str(err).split("MSG:", 1)[-1].strip()
+            self._raise(DataverseNotFoundError, self._msg_404(action, what, msg))
+        except httpx.TimeoutException:
+            raise _Transient(f"no answer within {self.retry.timeout:g} s") from None
+        except httpx.TransportError as err:
+            raise _Transient(f"connection failed ({type(err).__name__}: {err})") from None
+        except ValueError as err:  # pyDataverse parsed a non-JSON error page
+            self._raise(
+                DataverseRequestError,
+                f"{self.server} did not answer like a Dataverse server when asked to "
+                f"{action} ({err}); check --server",
+            )
+        code = resp.status_code
+        if code < 300:
+            return resp
+        msg = _server_message(resp)
+        if code == 401:
+            self._raise(DataverseAuthError, self._msg_401(action, msg))
+        if code == 403 and self._token is None:
+            self._raise(
+                DataverseAuthError,
+                f"Dataverse at {self.server} refused to {action} without an API token "
+                f"(HTTP 403: {msg}); it is unpublished or restricted. Set {TOKEN_ENV}.",
+            )
+        if code == 403:
+            self._raise(
+                DataverseAuthError,
+                f"Dataverse at {self.server} refused to {action} (HTTP 403: {msg}). "
+                "The token is valid but its user lacks the permission: ask the "
+                "collection's administrator for a Contributor or Curator role.",
+            )
+        if code == 404:
+            self._raise(DataverseNotFoundError, self._msg_404(action, what, msg))
+        if code not in RETRY_STATUS:
+            self._raise(
+                DataverseRequestError,
+                f"Dataverse at {self.server} refused to {action} (HTTP {code}: {msg}).",
+            )
+        raise _Transient(f"HTTP {code}: {msg}", resp.headers.get("Retry-After"))
 
     def _msg_401(self, action: str, msg: str) -> str:
         if self._token is None:
@@ -302,9 +304,8 @@ class DataverseClient:
             )
         return (
             f"Dataverse at {self.server} rejected the API token when asked to {action} "
-            f"(HTTP 401: {msg}). Check {TOKEN_ENV} (or the Prefect Secret block "
-            f"{PREFECT_SECRET_BLOCK!r}): the token may be mistyped, expired, or from another "
-            "installation."
+            f"(HTTP 401: {msg}). Check {TOKEN_ENV} (or the Prefect Secret block that holds "
+            "the token): it may be mistyped, expired, or from another installation."
         )
 
     def _msg_404(self, action: str, what: str, msg: str) -> str:

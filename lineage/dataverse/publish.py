@@ -182,7 +182,7 @@ def publish_bundle(
     server: str,
     collection: str,
     metadata: DatasetMetadata | dict[str, Any],
-    token: str | None = None,
+    token: str | Callable[[], str] | None = None,
     release: str | None = None,
     state_file: Path | None = None,
     progress: bool = True,
@@ -192,7 +192,9 @@ def publish_bundle(
     and release a `major` or `minor` version when `release` is given (None leaves a draft).
 
     The state file (default `bundle_dir/publish.json`, never uploaded) records the persistent
-    id and uploaded files, so that a rerun resumes instead of starting over.
+    id and uploaded files, so that a rerun resumes instead of starting over. `token` is the
+    API token or a callable that looks it up (called once, before the files are read);
+    None means $DATAVERSE_API_TOKEN.
     """
     say: Callable[[str], None] = print if progress else (lambda _msg: None)
     if release not in (None, "major", "minor"):
@@ -202,11 +204,12 @@ def publish_bundle(
     bundle_dir = Path(bundle_dir)
     state_path = Path(state_file) if state_file is not None else bundle_dir / STATE_FILE
     body = dataset_json(metadata)  # validate metadata before touching the network
+    token = resolve_token(token)  # a missing token is reported before the files are hashed
     files = scan_bundle(bundle_dir, exclude=(state_path,))
     total = sum(f.size for f in files)
     say(f"bundle {bundle_dir}: {len(files)} files, {human_size(total)} ({total} bytes)")
 
-    with DataverseClient(server, resolve_token(token), retry=retry) as client:
+    with DataverseClient(server, token, retry=retry) as client:
         return _publish(client, files, total, body, state_path, collection, release, say)
 
 

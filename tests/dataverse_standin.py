@@ -24,7 +24,9 @@ Fault injection for tests: `DataverseStandin.inject(...)` makes matching request
 HTTP error, drop the connection, hang past the client's timeout, or take effect and then
 drop the connection (a lost response).
 
-Run by hand:  python -m lineage.dataverse_standin --port 8080 --token T [--collection a4nn]
+A test tool, not part of the product: it lives under tests/ and is never installed.
+Run by hand from the repository root:
+    python -m tests.dataverse_standin --port 8080 --token T [--collection a4nn]
 """
 
 from __future__ import annotations
@@ -352,6 +354,51 @@ class DataverseStandin:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- what the HTTP handler asks of the application ---------------------------------------------
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The fault that fires for this request (counting it as seen), or None."""
+        with self._lock:
+            for f in self.faults:
+                if f.matches(method, path):
+                    f.seen += 1
+                    if f.nth <= f.seen < f.nth + f.times:
+                        f.fired += 1
+                        return f
+        return None
+
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` (a hang or delay fault), or less when the stand-in stops."""
+        self._stopping.wait(seconds)
+
+    def record(self, method: str, logged_path: str, status: int) -> None:
+        """Append to `log` (-1: the connection was dropped without an answer)."""
+        with self._lock:
+            self.log.append((method, logged_path, status))
+
+    def dispatch(
+        self, method: str, url: str, path: str, query: dict[str, str], headers: Any, body: bytes
+    ) -> tuple[int, Any]:
+        """Route, authenticate and run one request; (status, envelope or _Raw download).
+
+        `url` is the request target as sent, `path` its normalized path (see Fault)."""
+        try:
+            routed = self.route(method, path)
+            if routed is None:
+                raise ApiError(404, API_ENDPOINT_MISSING)
+            handler, params = routed
+            with self._lock:
+                user = self.authenticate(headers, query)
+                code, data = getattr(self, f"h_{handler}")(
+                    user, query, body=body, headers=headers, **params
+                )
+        except ApiError as err:
+            payload = {"status": "ERROR", "message": err.message}
+            if err.message == API_ENDPOINT_MISSING:
+                payload.update(code=err.code, requestUrl=url, requestMethod=method)
+            return err.code, payload
+        return code, data if isinstance(data, _Raw) else {"status": "OK", "data": data}
 
     # -- lookups used by tests --------------------------------------------------------------------
 
@@ -1144,53 +1191,31 @@ class _Handler(BaseHTTPRequestHandler):
         logged = split.path + (f"?{unquote(split.query)}" if split.query else "")
         logged = re.sub(r"([?&])key=[^&]*", r"\1key=***", logged)
 
-        fault = None
-        with app._lock:
-            for f in app.faults:
-                if f.matches(self.command, path):
-                    f.seen += 1
-                    if f.nth <= f.seen < f.nth + f.times:
-                        f.fired += 1
-                        fault = f
-                        break
+        fault = app.take_fault(self.command, path)
         if fault is not None and fault.action in ("status", "drop", "hang"):
             if fault.action == "hang":
-                app.log.append((self.command, logged, -1))
-                app._stopping.wait(fault.seconds)
+                app.record(self.command, logged, -1)
+                app.pause(fault.seconds)
                 self._drop()
                 return
             if fault.action == "status":
-                app.log.append((self.command, logged, fault.status))
+                app.record(self.command, logged, fault.status)
                 message = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                            504: "Gateway Timeout", 429: "Too many requests"}.get(fault.status, "Injected fault")  # fmt: skip
                 self._send(fault.status, {"status": "ERROR", "message": message})
                 return
-            app.log.append((self.command, logged, -1))
+            app.record(self.command, logged, -1)
             self._drop()
             return
         if fault is not None and fault.action == "delay":
-            app._stopping.wait(fault.seconds)
+            app.pause(fault.seconds)
 
-        try:
-            routed = app.route(self.command, path)
-            if routed is None:
-                raise ApiError(404, API_ENDPOINT_MISSING)
-            handler, params = routed
-            with app._lock:
-                user = app.authenticate(self.headers, query)
-                code, data = getattr(app, f"h_{handler}")(
-                    user, query, body=body, headers=self.headers, **params
-                )
-            payload = data if isinstance(data, _Raw) else {"status": "OK", "data": data}
-        except ApiError as err:
-            code, payload = err.code, {"status": "ERROR", "message": err.message}
-            if err.message == API_ENDPOINT_MISSING:
-                payload.update(code=err.code, requestUrl=self.path, requestMethod=self.command)
+        code, payload = app.dispatch(self.command, self.path, path, query, self.headers, body)
         if fault is not None and fault.action == "lost":
-            app.log.append((self.command, logged, -1))
+            app.record(self.command, logged, -1)
             self._drop()
             return
-        app.log.append((self.command, logged, code))
+        app.record(self.command, logged, code)
         self._send(code, payload)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
@@ -1198,7 +1223,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m lineage.dataverse_standin",
+        prog="python -m tests.dataverse_standin",
         description="Serve a local, in-memory Dataverse stand-in (Native + Data Access API subset).",
     )
     parser.add_argument("--host", default="127.0.0.1")
