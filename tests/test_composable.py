@@ -164,6 +164,7 @@ def run_cli(args: list[str]) -> int:
     return main(args)
 
 
+@pytest.mark.slow
 def test_plugin_search_runs_resumes_and_reloads_with_the_plain_runner(tiny_config, tmp_path):
     cfg_path = toy_config(tiny_config, budget=4, interrupt_after=1)
     whole, cut = tmp_path / "whole", tmp_path / "cut"

@@ -60,6 +60,7 @@ def test_a_blank_recorded_sha256_is_a_checksum_error(tmp_path, blank):
         load_checkpoint(ckpt, blank)
 
 
+@pytest.mark.slow
 def test_resume_says_when_it_goes_back_past_a_corrupt_checkpoint(tmp_path, caplog):
     """A corrupt last checkpoint is skipped with a warning naming it, not silently."""
     from a4nn.config import load_config
@@ -87,6 +88,7 @@ def test_resume_says_when_it_goes_back_past_a_corrupt_checkpoint(tmp_path, caplo
     assert "is corrupt" in caplog.text
 
 
+@pytest.mark.slow
 def test_resume_removes_temp_files_a_kill_left(finished_run_dir):
     out, cfg = finished_run_dir
     stale = [out / ".run.json.abc.tmp", out / "models" / "00000" / ".epochs.csv.x.tmp"]

@@ -167,6 +167,7 @@ def test_a_second_run_on_a_directory_in_use_is_refused(tiny_config, tmp_path, ca
     assert not (out / "run.json").exists()  # nothing started
 
 
+@pytest.mark.slow
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tiny_config, tmp_path):
     out = tmp_path / "stale"
     out.mkdir()
@@ -176,6 +177,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tiny_config, tmp_path):
     assert not (out / ".a4nn.lock.json").exists()  # released at the end
 
 
+@pytest.mark.slow
 def test_bad_data_fails_fast_on_the_prefect_runner(tiny_config, tmp_path, capsys):
     """A truncated image is one message and exit 2 before any model or worker starts."""
     folder = tmp_path / "imgs"
@@ -194,6 +196,7 @@ def test_bad_data_fails_fast_on_the_prefect_runner(tiny_config, tmp_path, capsys
     assert not (out / "run.json").exists()
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_search_with_status_3_and_resume_finishes_it(
     tiny_config, tmp_path, capsys
 ):
@@ -224,6 +227,7 @@ def test_a_full_disk_stops_the_search_with_status_3_and_resume_finishes_it(
     )
 
 
+@pytest.mark.slow
 def test_resume_reconciles_a_model_finished_after_the_last_table_write(
     finished_run, tiny_config, tmp_path
 ):
