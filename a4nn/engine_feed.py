@@ -43,6 +43,7 @@ def feed_finished_model(engine: Engine, run: RunDir, model_id: int) -> None:
         [float(r["val_acc"]) for r in rows],
         stopped=res.status == "converged",
         log=log or None,
+        model_id=model_id,
     )
 
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .families import FAMILIES
+
 METHODS = ("paper", "ensemble", "off")
 STOP_RULES = ("spread", "probability")
 DIRECTIONS = ("maximize", "minimize")
@@ -134,8 +136,6 @@ class EngineConfig:
 
     # -- validation ---------------------------------------------------------------------------
     def validate(self, source: str = "engine config") -> None:
-        from .families import FAMILIES  # avoid an import cycle at module load
-
         def bad(name: str, value: Any, allowed: str) -> EngineConfigError:
             return EngineConfigError(f"{source}: {name}={value!r} is invalid; {allowed}")
 

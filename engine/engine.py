@@ -11,11 +11,14 @@ A training loop does, after each validated epoch e (Algorithm 1 of the A4NN pape
 
 `observe` never raises: bad input (NaN/inf, out-of-range values, a non-integer or negative
 epoch) is ignored and explained in `Decision.note`; a repeated epoch replaces the earlier
-value; epochs arriving out of order are sorted; a failed fit is a failed prediction.
+value; epochs arriving out of order are sorted; a failed fit is a failed prediction. What
+may stop a model, and what may veto that, is decided in `engine.stopping`; an exception
+inside the engine is logged with the model id and never reaches the caller.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,26 +27,25 @@ from typing import Any
 
 import numpy as np
 
-from .analyzer import in_range, probability_converged, spread_converged
 from .config import EngineConfig, preset
-from .fitting import fit_paper
+from .curve import Curve, as_epoch, check_value
+from .ensemble import EnsemblePredictor
+from .paper import PaperPredictor
+from .prediction import Prediction, Predictor
+from .stopping import Evidence, StopPolicy, Verdict, policy_for
 
+logger = logging.getLogger(__name__)
 
-@dataclass
-class Prediction:
-    """What a predictor says about one model after one epoch."""
-
-    value: float  # +inf when no valid prediction could be made
-    std: float | None = None  # predictive standard deviation (fitness units), if known
-    params: dict[str, float] | None = None
-    family: str | None = None
-    note: str = ""
-    p_within: float | None = None  # P(|final - value| <= delta), if the predictor knows it
+__all__ = ["Decision", "Engine", "Prediction", "Tracker"]
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The engine's answer after one epoch: its prediction and whether training may stop."""
+    """The engine's answer after one epoch: its prediction and whether training may stop.
+
+    `verdict` names the rule that stopped the model, the guard that vetoed a stop, or the
+    rule that saw no reason to stop yet (None when no decision was taken: bad input).
+    """
 
     epoch: int | None
     prediction: float | None
@@ -52,6 +54,7 @@ class Decision:
     family: str | None = None
     note: str = ""
     std: float | None = None
+    verdict: Verdict | None = None
 
 
 @dataclass
@@ -68,27 +71,22 @@ class Tracker:
     last_decision: Decision | None = None
     state: dict[str, Any] = field(default_factory=dict)  # predictor scratch (warm starts)
     call_seconds: list[float] = field(default_factory=list)
-    _points: dict[int, float] = field(default_factory=dict)
+    points: Curve = field(default_factory=Curve)  # the valid points, one per epoch
 
     # -- the curve as the engine uses it --------------------------------------------------------
     def curve(self) -> tuple[np.ndarray, np.ndarray]:
         """Valid points (finite, in range), sorted by epoch: x (0-based epochs) and values."""
-        if not self._points:
-            return np.zeros(0), np.zeros(0)
-        xs = sorted(self._points)
-        return np.array(xs, float), np.array([self._points[e] for e in xs], float)
+        return self.points.arrays()
 
     def fitness(self) -> float:
         """Algorithm 1's return value: P[-1] if converged, else the last valid observed value."""
         if self.converged and self.predictions:
             return float(self.predictions[-1])
-        if not self._points:
-            return float("nan")
-        return float(self._points[max(self._points)])
+        return self.points.last()
 
     @property
     def epochs_observed(self) -> int:
-        return len(self._points)
+        return len(self.points)
 
     def prediction_log(self) -> list[list]:
         """The predictions a learning engine logged for this model ([epoch, mean, std,
@@ -102,8 +100,14 @@ class Tracker:
         try:
             d = self._observe(epoch, value)
         except Exception as e:  # never end training because of the engine
+            logger.warning(
+                "engine: observe failed for model %r at epoch %r; ignored",
+                self.model_id,
+                epoch,
+                exc_info=True,
+            )
             d = Decision(
-                _as_epoch(epoch),
+                as_epoch(epoch),
                 self._last_valid_prediction(),
                 self.converged,
                 note=f"engine error ignored: {type(e).__name__}: {e}",
@@ -131,9 +135,8 @@ class Tracker:
         )
 
     def _observe(self, epoch: Any, value: Any) -> Decision:
-        cfg = self.config
         self.history.append((epoch, value))
-        e = _as_epoch(epoch)
+        e = as_epoch(epoch)
         if e is None:
             return self._keep(f"epoch {epoch!r} is not a whole number >= 0; ignored", None)
         if self.converged:
@@ -141,106 +144,72 @@ class Tracker:
                 f"already converged at epoch {self.converged_epoch}; training should have stopped",
                 e,
             )
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            return self._keep(f"value {value!r} at epoch {e} is not a number; ignored", e)
-        if not math.isfinite(v):
-            return self._keep(f"value {v} at epoch {e} is not finite; ignored", e)
-        lo, hi = cfg.value_range
-        if not in_range(v, lo, hi):
-            return self._keep(
-                f"value {v} at epoch {e} is outside value_range [{lo}, {hi}]; ignored", e
-            )
-        note = ""
-        if e in self._points:
-            note = f"epoch {e} repeated; the new value replaces {self._points[e]}"
-        elif self._points and e < max(self._points):
-            note = f"epoch {e} arrived after epoch {max(self._points)}; curve re-sorted"
-        self._points[e] = v
-        if cfg.method == "off":
+        v, why = check_value(value, e, self.config.value_range)
+        if v is None:
+            return self._keep(why, e)
+        note = self.points.add(e, v)
+        predictor, policy = self.engine.predictor, self.engine.policy
+        if predictor is None:
             return Decision(e, None, False, note=note or "engine off")
-        if len(self._points) <= cfg.c_min:
-            return Decision(
-                e,
-                None,
-                False,
-                note=_join(
-                    note, f"{len(self._points)} of {cfg.c_min + 1} points before predicting"
-                ),
-            )
+        held = policy.hold(Evidence(e, len(self.points), self.predictions))
+        if held is not None:
+            return Decision(e, None, False, note=_join(note, held.note), verdict=held)
         x, y = self.curve()
-        pred = self.engine._predict(self, x, y)
+        pred = predictor.predict(self.state, x, y)
         self.predictions.append(pred.value)
-        converged = self._analyze(pred, e)
-        if converged:
+        verdict = policy.decide(
+            Evidence(
+                e,
+                len(self.points),
+                self.predictions,
+                std=pred.std,
+                p_within=pred.p_within,
+                source=pred.source,
+                pool=pred.pool,
+            )
+        )
+        if verdict.stop:
             self.converged = True
             self.converged_epoch = e
         ok = math.isfinite(pred.value)
         return Decision(
             e,
             pred.value if ok else None,
-            converged,
+            verdict.stop,
             params=pred.params,
             family=pred.family,
-            note=_join(note, pred.note),
+            note=_join(note, pred.note, verdict.note),
             std=pred.std,
+            verdict=verdict,
         )
-
-    def _analyze(self, pred: Prediction, e: int) -> bool:
-        cfg = self.config
-        lo, hi = cfg.value_range
-        if e + 1 < cfg.min_epoch_fraction * cfg.target_x:
-            return False
-        if cfg.stop_rule == "probability":
-            return probability_converged(
-                self.predictions,
-                pred.std,
-                cfg.n,
-                cfg.r * cfg.unit,
-                cfg.delta * cfg.unit,
-                cfg.confidence,
-                lo,
-                hi,
-                p_within=pred.p_within,
-            )
-        return spread_converged(self.predictions, cfg.n, cfg.r * cfg.unit, lo, hi)
-
-
-def _as_epoch(epoch: Any) -> int | None:
-    try:
-        f = float(epoch)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(f) or f < 0 or f != int(f):
-        return None
-    return int(f)
-
-
-def _as_float(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
+def make_predictor(cfg: EngineConfig) -> Predictor | None:
+    """The predictor `cfg.method` names (None for `off`: the engine never predicts)."""
+    if cfg.method == "paper":
+        return PaperPredictor(cfg)
+    if cfg.method == "ensemble":
+        return EnsemblePredictor(cfg)
+    return None
+
+
 class Engine:
-    """A prediction engine with fixed settings; `start` one tracker per model."""
+    """A prediction engine with fixed settings; `start` one tracker per model.
+
+    `predictor` makes the predictions (and learns from finished models); `policy` holds
+    the stop rule and its guards (`engine.stopping`).
+    """
 
     def __init__(self, config: EngineConfig | None = None):
         self.config = config or preset("paper")
         self.config.validate()
         self.finished: int = 0
-        self._ensemble = None
-        if self.config.method == "ensemble":
-            from .ensemble import EnsemblePredictor
-
-            self._ensemble = EnsemblePredictor(self.config)
+        self.predictor: Predictor | None = make_predictor(self.config)
+        self.policy: StopPolicy = policy_for(self.config)
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -269,45 +238,48 @@ class Engine:
         return Tracker(model_id=model_id, config=self.config, engine=self)
 
     def finish(self, tracker: Tracker) -> None:
-        """The model is done (stopped or trained to budget); priors learn from what it showed."""
+        """The model is done (stopped or trained to budget); priors learn from what it showed.
+
+        Never raises (a search must not end because of the engine): an error is logged
+        with the model id, and the engine learns nothing from that model."""
         try:
             self.finished += 1
-            if self._ensemble is not None:
-                self._ensemble.learn(tracker)
-        except Exception:  # never end a search because of the engine
-            pass
+            if self.predictor is not None:
+                x, y = tracker.curve()
+                self.predictor.learn_curve(x, y, tracker.converged, tracker.prediction_log())
+        except Exception:
+            logger.exception(
+                "engine: finish failed for model %r; the engine did not learn from it",
+                getattr(tracker, "model_id", tracker),
+            )
 
     def learn_curve(
-        self, epochs: Any, values: Any, stopped: bool = False, log: list | None = None
+        self,
+        epochs: Any,
+        values: Any,
+        stopped: bool = False,
+        log: list | None = None,
+        model_id: Any = None,
     ) -> None:
         """Teach the engine a finished model's curve recorded elsewhere (another worker, or
         a run being resumed): `epochs` 0-based, `values` the fitness; `stopped` if the engine
         ended it early; `log` the predictions its tracker logged in situ
         (`Tracker.prediction_log()`), so the engine learns what `finish` would have taught
-        it. Invalid points are dropped as `observe` would drop them."""
+        it; `model_id` names the model in the log if this fails. Invalid points are dropped
+        as `observe` would drop them. Never raises: an error is logged with the model id."""
         try:
-            if self._ensemble is None:
-                return
-            tr = self.start("learn_curve")
+            curve = Curve()
             for e, v in zip(epochs, values, strict=True):
-                e2, v2 = _as_epoch(e), _as_float(v)
-                lo, hi = self.config.value_range
-                if e2 is not None and v2 is not None and in_range(v2, lo, hi):
-                    tr._points[e2] = v2
-            x, y = tr.curve()
-            self._ensemble.learn_curve(x, y, stopped, log)
+                e2 = as_epoch(e)
+                v2 = None if e2 is None else check_value(v, e2, self.config.value_range)[0]
+                if e2 is not None and v2 is not None:
+                    curve.add(e2, v2)
+            if self.predictor is not None:
+                x, y = curve.arrays()
+                self.predictor.learn_curve(x, y, stopped, log)
             self.finished += 1
         except Exception:
-            pass
-
-    # -- prediction -----------------------------------------------------------------------------
-    def _predict(self, tracker: Tracker, x: np.ndarray, y: np.ndarray) -> Prediction:
-        cfg = self.config
-        if cfg.method == "paper":
-            fit = fit_paper(x, y, cfg.target_x)
-            if not fit.ok:
-                return Prediction(float("inf"), family="paper", note=fit.note)
-            return Prediction(
-                fit.prediction, params=fit.params_dict(("a", "b", "c")), family="paper"
+            logger.exception(
+                "engine: learn_curve failed for model %r; the engine did not learn from it",
+                model_id,
             )
-        return self._ensemble.predict(tracker, x, y)

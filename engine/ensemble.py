@@ -19,12 +19,15 @@ the target epoch, combined by inverse variance:
   and rarely spike up. Only models trained to the budget enter the pool, so a model
   unlike the pool is not stopped early, trains to the end, and then joins the pool.
 
-The stopping rule (`stop_rule: probability`) asks for P(|final - prediction| <= delta) >=
-confidence. That probability is calibrated on the search itself: every prediction the
-engine made for a model that then trained to the budget leaves a standardised error
+The stopping rule (`stop_rule: probability`, in `engine.stopping` with every other rule and
+guard) asks for P(|final - prediction| <= delta) >= confidence. The predictor estimates that
+probability (`p_within`), calibrated on the search itself: every prediction the engine made
+for a model that then trained to the budget leaves a standardised error
 |prediction - final| / std, and once there are `calibration_min` of them (default 30) the
 probability is their empirical fraction below delta / std (a split-conformal estimate);
-before that a normal error is assumed.
+before that a normal error is assumed. Each prediction says what made it (`source`: the
+prior or the families) and how many models the pool holds (`pool`), so that the guards
+can veto a stop in the open.
 
 Curves are handled in a normalised space z in which bigger is better: z = (y - low) /
 (high - low) when maximizing with a bounded range (accuracy in 0-100 or 0-1), z = (high -
@@ -36,16 +39,15 @@ that curves of different models stay comparable).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from .config import EngineConfig
 from .families import FAMILIES
 from .fitting import fit_family
-
-if TYPE_CHECKING:
-    from .engine import Prediction, Tracker
+from .prediction import Prediction
+from .stopping import prob_within
 
 ENVELOPE = 3  # trailing window of the level (epochs)
 GAIN_UNCERTAINTY = 0.5  # std of a family's extrapolated gain, as a fraction of that gain
@@ -203,10 +205,6 @@ class EnsemblePredictor:
         self.calib: dict[str, list[float]] = {"prior": [], "families": []}
 
     # -- learning from finished models ----------------------------------------------------
-    def learn(self, tracker: Tracker) -> None:
-        x, y = tracker.curve()
-        self.learn_curve(x, y, tracker.converged, tracker.state.get("log", []))
-
     def learn_curve(
         self, x: np.ndarray, y: np.ndarray, stopped: bool, log: list | None = None
     ) -> None:
@@ -216,7 +214,8 @@ class EnsemblePredictor:
         errors of what the pool, as it stands before this model joins, predicts for it at
         every epoch from C_min on (leave-one-out, so it is the same whether the curve comes
         from a tracker here or from another worker's run directory); the calibration of the
-        families gets the errors of the family predictions the tracker logged in situ.
+        families gets the errors of the family predictions the tracker logged in situ
+        (`log`: [epoch, mean, std, kind] entries in z units).
         """
         if len(x) == 0:
             return
@@ -243,12 +242,6 @@ class EnsemblePredictor:
     def p_within(self, kind: str, std_z: float, delta_z: float) -> float:
         """P(|final - prediction| <= delta): empirical from past standardised errors when
         there are enough of them (a split-conformal estimate), else a normal model."""
-        from .analyzer import prob_within
-
-        if kind == "families" and self.cfg.prior != "none":
-            # with a prior configured, only the prior stops models; a family fit alone can
-            # look certain on a flat start (a net stuck at chance level fits exactly)
-            return 0.0
         past = self.calib[kind]
         m = self.cfg.calibration_min
         if len(past) < m or std_z <= 0:
@@ -257,9 +250,8 @@ class EnsemblePredictor:
         return float((np.count_nonzero(s <= delta_z / std_z)) / (len(s) + 1))
 
     # -- one prediction -----------------------------------------------------------------------
-    def predict(self, tracker: Tracker, x: np.ndarray, y: np.ndarray) -> Prediction:
-        from .engine import Prediction
-
+    def predict(self, state: dict[str, Any], x: np.ndarray, y: np.ndarray) -> Prediction:
+        """Predict from the curve so far; `state` keeps warm starts and the prediction log."""
         cfg = self.cfg
         self.norm.ready(float(y[0]))
         z = self.norm.z(y)
@@ -269,6 +261,7 @@ class EnsemblePredictor:
         params: dict[str, float] | None = None
         family: str | None = None
 
+        pool = self.builds.n if cfg.prior != "none" else None
         prior = None
         if cfg.prior == "previous_builds" and self.builds.n >= cfg.prior_min_curves:
             prior = self.builds.predict(x, z, self.transform, cfg.prior_min_r2)
@@ -282,7 +275,7 @@ class EnsemblePredictor:
 
         cold = cfg.prior == "none" or self.builds.n < cfg.prior_min_curves
         if self.families and (cfg.families_mode == "always" or cold):
-            fam = self._fit_families(tracker, x, z, target)
+            fam = self._fit_families(state, x, z, target)
             if fam is not None:
                 fm, fs, params, fname = fam
                 parts.append((fm, fs))
@@ -296,36 +289,32 @@ class EnsemblePredictor:
                     "previous builds cannot say at this epoch (level outside the pool's, or "
                     f"the pool's levels explain < {cfg.prior_min_r2:.0%} of its finals)"
                 )
-            return Prediction(float("inf"), family=family, note="; ".join(notes) or "no prediction")
-        warming = cfg.prior != "none" and self.builds.n < cfg.prior_min_curves
-        if warming:
-            notes.append(
-                f"warming up: {self.builds.n} of {cfg.prior_min_curves} models trained to the "
-                "budget before any is stopped"
+            return Prediction(
+                float("inf"), family=family, note="; ".join(notes) or "no prediction", pool=pool
             )
         prec = np.array([1.0 / max(s, 1e-12) ** 2 for _, s in parts])
         means = np.array([m for m, _ in parts])
         mean = float(np.sum(prec * means) / prec.sum())
         std = math.sqrt(1.0 / prec.sum())
         kind = "prior" if prior is not None else "families"
-        tracker.state.setdefault("log", []).append((int(x[-1]), mean, std, kind))
+        state.setdefault("log", []).append((int(x[-1]), mean, std, kind))
         return Prediction(
             self.norm.y(mean),
             std=self.norm.dy(std),
             params=params,
             family=family,
             note="; ".join(notes),
-            p_within=0.0
-            if warming
-            else self.p_within(kind, std, self.norm.dz(cfg.delta * cfg.unit)),
+            p_within=self.p_within(kind, std, self.norm.dz(cfg.delta * cfg.unit)),
+            source=kind,
+            pool=pool,
         )
 
     def _fit_families(
-        self, tracker: Tracker, x: np.ndarray, z: np.ndarray, target: float
+        self, state: dict[str, Any], x: np.ndarray, z: np.ndarray, target: float
     ) -> tuple[float, float, dict[str, float], str] | None:
         cfg = self.cfg
         xs, zs = x, z
-        warm = tracker.state.setdefault("warm", {})
+        warm = state.setdefault("warm", {})
         f_scale = self.norm.dz(cfg.loss_scale * cfg.unit)
         fits = []
         for fam in self.families:

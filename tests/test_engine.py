@@ -21,7 +21,6 @@ from engine import (
     replay,
     replay_file,
 )
-from engine.analyzer import spread_converged
 from engine.families import PAPER
 from engine.fitting import fit_paper
 
@@ -93,15 +92,6 @@ def test_paper_fit_respects_bounds():
     assert fit.ok
     assert np.all(fit.params >= lo) and np.all(fit.params <= hi)
     assert fit.params[0] == pytest.approx(200.0, abs=1e-6)
-
-
-def test_spread_rule():
-    assert spread_converged([90.0, 94.0, 94.2, 94.4], 3, 0.5, 0, 100)
-    assert not spread_converged([94.0, 94.6, 94.0], 3, 0.5, 0, 100)  # 94.6 is 0.6 from median
-    assert not spread_converged([94.0, 94.2], 3, 0.5, 0, 100)  # fewer than N predictions
-    assert not spread_converged([99.9, 100.2, 100.1], 3, 0.5, 0, 100)  # above 100
-    assert not spread_converged([94.0, math.inf, 94.1], 3, 0.5, 0, 100)  # a failed fit
-    assert spread_converged([100.2, 100.1, 100.3], 3, 0.5, None, None)  # unbounded range
 
 
 def test_tracker_waits_for_c_min_then_predicts():

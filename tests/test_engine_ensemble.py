@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -124,7 +125,7 @@ def test_minimizing_a_loss():
         finals.append(loss[-1])
         preds.append(tr.fitness())
         eng.finish(tr)
-    assert eng._ensemble.transform == "identity"
+    assert eng.predictor.transform == "identity"
     stopped = [abs(p - f) for p, f in zip(preds, finals, strict=True) if p != f]
     assert stopped, "the engine should stop some loss curves"
     assert np.mean(stopped) < 0.1
@@ -151,7 +152,7 @@ def test_prior_sees_only_the_past_and_only_what_was_trained():
                 break
         used[m] = tr.epochs_observed
         eng.finish(tr)
-    builds = eng._ensemble.builds
+    builds = eng.predictor.builds
     stopped = [u for u in used.values() if u < 20]
     assert stopped and sorted(len(x) for x, _ in builds.partial) == sorted(stopped)
     assert builds.n == sum(u == 20 for u in used.values())
@@ -174,16 +175,18 @@ def test_robustness_every_bad_input_is_explained_and_nothing_raises(preset):
     assert tr.curve()[0].tolist() == list(range(10))
 
 
-def test_a_failing_fit_never_reaches_training(monkeypatch):
+def test_a_failing_fit_never_reaches_training(monkeypatch, caplog):
     def explode(*args, **kwargs):
         raise RuntimeError("solver crashed")
 
     monkeypatch.setattr(ensemble_mod, "fit_family", explode)
-    tr = Engine.from_preset("default", e_pred=20).start(0)
-    for e in range(8):
-        d = tr.observe(e, 60.0 + 3 * e)
+    tr = Engine.from_preset("default", e_pred=20).start("m-3")
+    with caplog.at_level(logging.WARNING, logger="engine.engine"):
+        for e in range(8):
+            d = tr.observe(e, 60.0 + 3 * e)
     assert not d.converged
     assert "engine error ignored: RuntimeError: solver crashed" in d.note
+    assert "observe failed for model 'm-3' at epoch 7" in caplog.text
     assert tr.fitness() == 60.0 + 3 * 7
 
 
@@ -237,7 +240,7 @@ def test_learn_curve_teaches_what_finish_teaches():
         x, y = tr.curve()
         log = json.loads(json.dumps(tr.prediction_log()))  # as model.json records it
         fed.learn_curve(x.astype(int).tolist(), y.tolist(), stopped=tr.converged, log=log)
-    a, b = local._ensemble, fed._ensemble
+    a, b = local.predictor, fed.predictor
     np.testing.assert_array_equal(a.builds.finals, b.builds.finals)
     np.testing.assert_allclose(a.calib["prior"], b.calib["prior"])
     assert a.calib["families"], "the families logged no calibrated prediction"
