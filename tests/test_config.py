@@ -75,7 +75,7 @@ def test_search_options_are_validated_by_the_adapter_and_the_space(tmp_path):
     p = write(tmp_path, "search:\n  options: {pop_size: 1}\n  space_options: {channels: [8]}\n")
     with pytest.raises(ConfigError) as err:
         load_config(p)
-    assert "search.space_options: channels [8] must be 3 positive ints" in str(err.value)
+    assert "search.space_options.channels: [8] must be 3 positive ints" in str(err.value)
     p = write(tmp_path, "search:\n  options: {pop_size: 1, colour: red}\n")
     with pytest.raises(ConfigError) as err:
         load_config(p)

@@ -20,8 +20,10 @@ from flows.gpu_pin import pinned_device
 
 
 def test_default_is_local_generational_prefect():
-    orch = config_from_dict({}).orchestration
-    assert (orch.runner, orch.mode, orch.cluster) == ("prefect", "generational", "local")
+    cfg = config_from_dict({})
+    orch = cfg.orchestration
+    assert (orch.runner, orch.cluster) == ("prefect", "local")
+    assert cfg.create_adapter().mode == "generational"  # the adapter declares its schedule
     assert orch.task_retries == 2
 
 
