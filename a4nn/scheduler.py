@@ -75,6 +75,23 @@ def run_schedule(
             f"adapter {session.adapter.name!r} declares mode {mode!r}; "
             "expected 'generational' or 'steady_state'"
         )
+    retrain_unfinished(session, executor, on_result)
+
+
+def retrain_unfinished(
+    session: Any, executor: Executor, on_result: ResultHook | None = None
+) -> None:
+    """Train the models the run holds without a result that the adapter will not propose
+    again (it was told of them before their record was lost), so that a finished run's
+    tables hold every model it proposed. Their results are recorded, not told again."""
+    todo = session.unfinished()
+    for cand in todo:
+        executor.submit(cand, list(session.order))
+    for _ in todo:
+        cand, res = executor.next_result()
+        session.record(res)
+        if on_result is not None:
+            on_result(cand, res)
 
 
 def run_generational(session: Any, executor: Executor, on_result: ResultHook | None = None) -> None:

@@ -198,6 +198,17 @@ class SearchSession:
         self.run.update_meta(in_flight=[c.to_dict() for c in cands])
         self.run.save_adapter_state(self.adapter.state_dict())
 
+    def unfinished(self) -> list[Candidate]:
+        """Models with a folder but no recorded result (not done here, not in flight)."""
+        out = []
+        for md in self.run.model_dirs():
+            if md.model_id in self.done_results:
+                continue
+            meta = md.read_meta()
+            if "candidate" in meta and "result" not in meta:
+                out.append(Candidate.from_dict(meta["candidate"]))
+        return out
+
     def inflight(self) -> list[Candidate]:
         """The candidates a killed steady-state run had in flight."""
         return [Candidate.from_dict(d) for d in self.run.read_meta().get("in_flight", [])]

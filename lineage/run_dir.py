@@ -185,17 +185,21 @@ class RunDir:
         return load_state(self.adapter_state_path)
 
     # -- finished models --------------------------------------------------------
+    def model_dirs(self) -> list[ModelDir]:
+        """Every model folder of the run, by model id."""
+        models = self.root / "models"
+        if not models.is_dir():
+            return []
+        dirs = [d for d in models.iterdir() if d.is_dir() and d.name.isdigit()]
+        return [ModelDir(d, int(d.name)) for d in sorted(dirs, key=lambda d: int(d.name))]
+
     def finished_results(self) -> dict[int, Result]:
         """Results of every model whose worker recorded one (used by --resume)."""
         out: dict[int, Result] = {}
-        models = self.root / "models"
-        if not models.is_dir():
-            return out
-        for d in sorted(models.iterdir()):
-            if d.is_dir() and d.name.isdigit():
-                res = ModelDir(d, int(d.name)).result()
-                if res is not None:
-                    out[res.model_id] = res
+        for md in self.model_dirs():
+            res = md.result()
+            if res is not None:
+                out[res.model_id] = res
         return out
 
     def table_part(self, name: str, model_id: int) -> Path:

@@ -112,6 +112,10 @@ class ReplaySession:
     def save_inflight(self, cands: list[Candidate]) -> None:
         """Nothing to persist: a replay is not resumed."""
 
+    def unfinished(self) -> list[Candidate]:
+        """None: a replay is not resumed."""
+        return []
+
 
 def sleep_model(model_id: int, epoch_seconds: list[float]) -> dict[str, Any]:
     """'Train' one model: sleep through its (scaled) epochs; report when, and where."""
