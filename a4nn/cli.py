@@ -51,18 +51,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # is one message now, not a failure of every model on the workers
         prepare_data(cfg.data, progress=False, seed=cfg.seed)
     print(f"A4NN search '{cfg.name}' -> {out}" + (" (resuming)" if args.resume else ""))
-    if cfg.orchestration.runner == "prefect":
-        from flows import ephemeral_api
-
-        ephemeral_api.prestart()  # boots while Prefect and Dask are imported
-        from a4nn.dataset import data_ready
-        from flows import early_cluster
-
-        api_url = ephemeral_api.prestarted_url()  # the workers will need it
-        env = {"PREFECT_API_URL": api_url} if api_url else {}
-        # its workers boot meanwhile, and warm up at once if the data needs no simulating
-        warm = cfg.model_dump(mode="json") if data_ready(cfg.data) else None
-        early_cluster.prestart(cfg.orchestration, env=env, warm_config=warm)
 
     from a4nn.progress import ProgressReporter
     from a4nn.search import run_search_local
@@ -303,18 +291,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `a4nn` command: `main`, then an exit that skips the interpreter's teardown.
-
-    A process that ran a search holds Prefect, Dask and pandas; freeing them at exit took
-    0.5 s for nothing (`a4nn/quick_exit.py`). `main` itself, which tests call in-process,
-    exits normally.
-    """
-    from a4nn import quick_exit
-
-    quick_exit.arm()  # first: its hook runs after every other exit hook
-    code = main()
-    quick_exit.done(code)
-    sys.exit(code)
+    """The `a4nn` command."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

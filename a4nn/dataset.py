@@ -57,11 +57,6 @@ def _simulated(target: Path) -> bool:
     return (target / "dataset.json").exists()
 
 
-def data_ready(data: DataConfig) -> bool:
-    """True when loading the data needs no simulation first (any process may load it now)."""
-    return data.source != "xfel" or _simulated(xfel_cache_path(data))
-
-
 def prepare_data(data: DataConfig, progress: bool = True, seed: int = 0) -> DatasetArrays:
     """Load (and for `xfel`, first simulate) the data the config describes."""
     from a4nn.data.loaders import DataSpec, load_dataset

@@ -34,9 +34,6 @@ GPU_RESOURCE = "GPU"
 TRAIN_RESOURCES = {GPU_RESOURCE: 1}
 """What one training task asks of the scheduler: one GPU (or CPU) slot."""
 
-FAST_EXIT_PRELOAD = "flows.fast_exit"
-"""Worker preload that skips the interpreter's teardown once a local worker's close has run."""
-
 PIN_PRELOAD = "flows.gpu_pin"
 """Worker preload that pins multi-GPU batch jobs' workers to one GPU each."""
 
@@ -146,7 +143,8 @@ def local_cluster(
         "OMP_NUM_THREADS": str(threads_per_worker),
         "MKL_NUM_THREADS": str(threads_per_worker),
     }
-    preload, preload_argv = [FAST_EXIT_PRELOAD], [[]]
+    preload: list[str] = []
+    preload_argv: list[list[str]] = []
     if warm_config is not None:
         preload.append(warm_start.PRELOAD)
         preload_argv.append(warm_start.argv(warm_config))

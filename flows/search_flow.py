@@ -32,7 +32,7 @@ import contextlib
 import os
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,8 @@ from a4nn.faults import InfrastructureError
 from a4nn.scheduler import run_schedule
 from a4nn.search import SearchSession
 from a4nn.types import Candidate, Result
-from flows import ephemeral_api, task_settings, warm_start
 from flows import progress as progress_mod
+from flows import warm_start
 from flows.cluster import TRAIN_RESOURCES, ClusterPlan, plan_cluster, quiet_dask_logs
 from lineage.run_dir import RunDir
 
@@ -58,7 +58,6 @@ def train_on_worker(
     from a4nn.train import train_candidate
     from flows import worker_cache
 
-    task_settings.install()  # later task runs here skip Prefect's settings rebuild
     ctx = worker_cache.get_context(config)
     run = RunDir(Path(run_dir))
     cand = Candidate.from_dict(candidate)
@@ -224,73 +223,40 @@ def search_flow(
 
 
 @contextlib.contextmanager
-def prefect_api() -> Iterator[Callable[[], str]]:
-    """The Prefect API this search reports to; yields `ready()`, which waits for it.
+def prefect_api() -> Iterator[str]:
+    """The Prefect API this search reports to (its URL), for the flow and its workers.
 
-    `PREFECT_API_URL` (a server or Prefect Cloud) when set; else a temporary local server
-    (`flows/ephemeral_api.py`: the one the CLI launched first thing, or one started here),
-    which boots while the Dask cluster starts. Its URL is set in Prefect's settings, which
-    prefect-dask ships to the workers with every task, and in the environment, which local
-    worker processes inherit (those `a4nn run` started early get it from the CLI):
-    workers never start ephemeral servers of their own.
-
-    On a temporary server, flow-run heartbeats are off: they exist so that a server can
-    tell a crashed flow run from a live one, and this server ends with the run; Prefect
-    would otherwise wait up to a second for its heartbeat thread when the flow ends. Its
-    clients also load a one-certificate CA bundle instead of certifi's (the API is plain
-    HTTP; `ephemeral_api.loopback_ca_file` says why).
+    `PREFECT_API_URL` (a server or Prefect Cloud) when set. Else Prefect's own ephemeral
+    mode: the first client made without an API URL starts Prefect's temporary local
+    server, which Prefect stops when this process exits. Its URL is then set in Prefect's
+    settings, which prefect-dask ships to the workers with every task, and in the
+    environment, which the local worker processes started after this inherit: workers
+    never start temporary servers of their own.
     """
-    from prefect.settings import (
-        PREFECT_API_SSL_CERT_FILE,
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_HOME,
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-        temporary_settings,
-    )
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    saved = os.environ.get("PREFECT_API_URL")
     url = PREFECT_API_URL.value()
-    server = ephemeral_api.take_prestarted()
-    if url and server is not None:  # the URL came from a Prefect profile: not needed
-        server.stop()
-        server = None
     if not url:
-        server = server or ephemeral_api.EphemeralAPI().start()
-        url = server.url
-    timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-
-    def ready() -> str:
-        if server is not None:
-            try:
-                server.wait_ready(timeout)
-            except RuntimeError as err:
-                raise RuntimeError(
-                    f"Prefect's local API did not start ({err}); set "
-                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or run "
-                    "`prefect server start` and set PREFECT_API_URL"
-                ) from err
-        return url
-
+        try:
+            with get_client(sync_client=True) as client:
+                url = str(client.api_url).rstrip("/")
+        except RuntimeError as err:  # the temporary server did not answer in time
+            raise RuntimeError(
+                f"Prefect's temporary local API did not start ({err}); set "
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or run "
+                "`prefect server start` and set PREFECT_API_URL"
+            ) from err
+    saved = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url
-    updates: dict[Any, Any] = {PREFECT_API_URL: url}
-    if server is not None:
-        updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
-        # plain HTTP to 127.0.0.1: no certificate is checked (see loopback_ca_file); a
-        # Prefect home we cannot write to only costs the time it saves
-        with contextlib.suppress(OSError, ValueError):
-            ca_file = ephemeral_api.loopback_ca_file(PREFECT_HOME.value())
-            updates[PREFECT_API_SSL_CERT_FILE] = ca_file
     try:
-        with temporary_settings(updates=updates):
-            yield ready
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
     finally:
         if saved is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = saved
-        if server is not None:
-            server.stop()
 
 
 def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[Any]:
@@ -298,7 +264,8 @@ def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[An
 
     Warm-up tasks take no GPU slot; a training task that lands on a worker still
     warming waits for its data on the worker cache's lock. Errors are left to the
-    training tasks, which report them properly.
+    training tasks, which report them properly. Workers that already warmed up at start
+    (`flows/warm_start.py`) find the work done.
     """
     client.wait_for_workers(n_workers, timeout=600)
     workers = list(client.scheduler_info(n_workers=-1)["workers"])
@@ -309,24 +276,30 @@ def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[An
 
 
 @contextlib.contextmanager
-def start_cluster(orch: OrchestrationConfig, plan: ClusterPlan) -> Iterator[Any]:
-    """The planned cluster, started here (an address is passed through), closed at exit."""
+def start_cluster(
+    orch: OrchestrationConfig, plan: ClusterPlan, warm_config: dict[str, Any] | None = None
+) -> Iterator[Any]:
+    """The planned cluster, started here (an address is passed through), closed at exit.
+
+    With `warm_config`, the workers of the local clusters built here load the run's data
+    as soon as they start (the `flows/warm_start.py` Dask preload).
+    """
     from flows import cluster as cl
-    from flows import early_cluster
 
     if plan.kind == "address":
         yield plan.address
         return
-    with early_cluster.take(plan) as prestarted:
-        if prestarted is not None:  # `a4nn run` started it first thing
-            yield prestarted
-            return
     if plan.kind == "local-cuda":
         cm = cl.local_cuda_cluster(plan.gpus, plan.threads_per_worker)
     elif plan.kind in ("slurm", "pbs"):
         cm = cl.jobqueue_cluster(orch, plan.n_workers)
     else:
-        cm = cl.local_cluster(plan.n_workers, plan.threads_per_worker, gpus=plan.gpus or None)
+        cm = cl.local_cluster(
+            plan.n_workers,
+            plan.threads_per_worker,
+            gpus=plan.gpus or None,
+            warm_config=warm_config,
+        )
     with cm as cluster:
         yield cluster
 
@@ -334,8 +307,8 @@ def start_cluster(orch: OrchestrationConfig, plan: ClusterPlan) -> Iterator[Any]
 def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str, Any]:
     """Run the flow in this process on the cluster the config chooses (what `a4nn run` calls).
 
-    The Prefect API, the Dask cluster and the workers' warm-up (imports, data) start
-    side by side; the flow starts once the API answers.
+    The Prefect API first (its URL goes to the workers), then the Dask cluster, whose
+    workers warm up (imports, data) while the flow starts.
     """
     from distributed import Client
     from prefect_dask import DaskTaskRunner
@@ -349,8 +322,8 @@ def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str
     config = cfg.model_dump(mode="json")
     with (
         quiet_dask_logs(),
-        prefect_api() as api_ready,
-        start_cluster(orch, plan) as target,
+        prefect_api(),
+        start_cluster(orch, plan, warm_config=config) as target,
         contextlib.ExitStack() as stack,
     ):
         if plan.kind.startswith("local"):
@@ -358,12 +331,10 @@ def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str
             stack.callback(
                 lambda futs: client.cancel(futs), warm_workers(client, plan.n_workers, config)
             )
-        api_ready()
         # by address, not the cluster object: the flow (and its runner) is pickled into
         # every task's context, and a cluster object does not pickle
         address = target if isinstance(target, str) else target.scheduler_address
         runner = DaskTaskRunner(address=address)
-        task_settings.install_flow_side()  # each submit reuses the settings' serialized form
         flow_fn = search_flow.with_options(task_runner=runner)
         return flow_fn(config=config, out=str(out), resume=resume, name=cfg.name)
 

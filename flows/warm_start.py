@@ -1,17 +1,15 @@
 """Dask worker preload: start warming a local worker the moment its process starts.
 
-A worker imports torch and Prefect's task engine and loads the run's data (about 3 s of
-CPU here) before its first model can train. The flow asks for that warm-up with a task
-(`search_flow.warm_workers`), but it can only submit the task once its own imports of
-Prefect are done: measured on the quickstart, the worker sat idle for about a second
-between registering with the scheduler and receiving it. With this preload the worker
-begins the same warm-up in a background thread as soon as it starts, with the config
-the CLI handed the cluster; the flow's warm-up task then finds the work done (the
-worker cache is keyed by the config and locked, so nothing is loaded twice).
+A worker imports torch and Prefect's task engine and loads the run's data before its
+first model can train. The flow also asks for that warm-up with a task
+(`search_flow.warm_workers`), but only once the cluster is up and its client connected;
+with this preload the worker begins the same warm-up in a background thread as soon as
+it starts, with the run's configuration. Whichever comes second finds the work done
+(the worker cache is keyed by the config and locked, so nothing is loaded twice).
 
 A failure here is left to the training tasks, which load the same things and report
-errors properly: the thread only logs a one-line warning. Used for the local CPU cluster that
-`a4nn run` starts first thing (`flows/early_cluster.py`).
+errors properly: the thread only logs a one-line warning. Used for the local clusters
+`a4nn run` builds (`flows/cluster.py:local_cluster`).
 """
 
 from __future__ import annotations
@@ -36,11 +34,11 @@ def argv(config: dict[str, Any]) -> list[str]:
 
 def warm(config: dict[str, Any]) -> None:
     """Import the training stack and load the data, as the first model would."""
-    from flows import task_settings, worker_cache
+    import prefect.task_engine  # noqa: F401  (runs every task run on this worker)
 
-    task_settings.install()  # imports Prefect's task engine
+    from flows import worker_cache
+
     worker_cache.get_context(config)
-    import torch._dynamo  # noqa: F401  (the first FLOP count and optimizer step import it)
 
 
 def _warm_logged(config: dict[str, Any]) -> None:

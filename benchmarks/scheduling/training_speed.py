@@ -62,18 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="folder for training_speed.json / .md")
     args = p.parse_args(argv)
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    from flows import ephemeral_api
+    from flows.search_flow import prefect_api
 
-    # a temporary API for this script alone, set before anything imports Prefect
-    api = ephemeral_api.EphemeralAPI().start()
-    os.environ["PREFECT_API_URL"] = api.url
-    try:
-        return measure(args, argv, api)
-    finally:
-        api.stop()
+    # PREFECT_API_URL, else Prefect's temporary server (as `a4nn run` does)
+    with prefect_api() as url:
+        return measure(args, argv, url)
 
 
-def measure(args: argparse.Namespace, argv: list[str] | None, api: Any) -> int:
+def measure(args: argparse.Namespace, argv: list[str] | None, url: str) -> int:
     """Train every model in every variant, then write and print the results."""
     import torch
     from bare_loop import train_bare
@@ -104,8 +100,6 @@ def measure(args: argparse.Namespace, argv: list[str] | None, api: Any) -> int:
 
     from flows.cluster import local_cluster
     from flows.search_flow import train_on_worker
-
-    url = api.wait_ready(120)
 
     seconds: dict[str, dict[int, float]] = {v: {} for v in VARIANTS}
     accs: dict[str, dict[int, list[float]]] = {v: {} for v in VARIANTS}
