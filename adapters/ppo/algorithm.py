@@ -3,7 +3,9 @@
 `search.adapter: ppo`. An agent generates an architecture as a sequence of actions, one
 per position of the choice vector, from a policy network; a value network (the critic)
 estimates the reward of each partial sequence. Both are single-layer LSTM(32)s
-(`adapters.ppo.networks`). The reward of an architecture is the fitness handed back
+(`adapters.ppo.networks`); the policy's output layer starts near zero (OpenAI
+Baselines' init_scale 0.01, as DeepHyper's PPO), so the first architectures are drawn
+nearly uniformly. The reward of an architecture is the fitness handed back
 (`Result.fitness`: the engine's converged prediction when a model was stopped early, or
 the last validation accuracy; 0 for a failed model), times `reward_scale` (0.01: percent
 to a fraction, DeepHyper's accuracy reward).
@@ -46,7 +48,7 @@ restored adapter proposes exactly what an uninterrupted one would, across update
 Options (`search.options`):
 
     max_models: 100      # models proposed in all
-    batch_size: 10       # M: architectures per agent per update
+    batch_size: 5        # M: architectures per agent per update
     agents: 1            # N
     update: sync         # sync (A2C-like, generational) | async (A3C-like, steady_state)
     hidden: 32           # LSTM units of each network
@@ -97,7 +99,7 @@ class PPOOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_models: int = Field(100, ge=1)
-    batch_size: int = Field(10, ge=1)
+    batch_size: int = Field(5, ge=1)
     agents: int = Field(1, ge=1)
     update: Literal["sync", "async"] = "sync"
     hidden: int = Field(32, ge=1)

@@ -94,6 +94,9 @@ class PolicyNet(nn.Module):
         k = max(self.choices)
         self.lstm = nn.LSTM(k + len(self.choices), hidden, batch_first=True)
         self.head = nn.Linear(hidden, self.offsets[-1])
+        # OpenAI Baselines' policy head (init_scale 0.01): the first policy is near uniform
+        nn.init.orthogonal_(self.head.weight, gain=0.01)
+        nn.init.zeros_(self.head.bias)
         # position t's logits padded to max(choices): head output index, and validity
         j = torch.arange(k)
         n = torch.tensor(self.choices)[:, None]
