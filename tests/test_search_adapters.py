@@ -330,7 +330,7 @@ def test_ppo_cache_hits_cost_no_model_and_a_collapsed_policy_cannot_stall():
     asked, adapter = drive(adapter, small)
     keys = [vector_key(small.encode(c.arch)) for c in asked]
     assert len(asked) == 7 and len(set(keys[:4])) == 4  # the agent's cache: no repeat first
-    assert adapter.done()
+    assert adapter.done() and adapter.updates == 3  # M counts models: [0 1 2] [3 4 5] [6]
 
 
 def test_ppo_failed_models_reward_zero_and_torch_rng_is_left_alone():

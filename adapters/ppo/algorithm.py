@@ -10,8 +10,9 @@ nearly uniformly. The reward of an architecture is the fitness handed back
 the last validation accuracy; 0 for a failed model), times `reward_scale` (0.01: percent
 to a fraction, DeepHyper's accuracy reward).
 
-**Updates.** An agent generates M architectures (`batch_size`); once all M rewards are
-known it runs PPO on them: `epochs` (4) full-batch steps of Adam (`lr` 1e-3) on the
+**Updates.** An agent generates architectures until M of them are new models
+(`batch_size`; architectures it generated before join the batch on the way, see
+**Cache**); once every reward of its batch is known it runs PPO on the batch: `epochs` (4) full-batch steps of Adam (`lr` 1e-3) on the
 clipped surrogate (`clip` 0.2) plus `value_coef` times the critic's squared error minus
 `entropy_coef` times the policy's entropy, gradients clipped to `max_grad_norm`. The
 reward comes at the end of the sequence, undiscounted, so the advantage of step t is
@@ -21,23 +22,26 @@ R - V_old(a_<t), normalized over the batch.
 has its own cache of the architectures it has evaluated and its own batch:
 
 - `update: sync` (A2C-like, the default): the adapter is `generational`. A generation is
-  every agent's M architectures; once all are told, each agent's PPO gradient is
+  every agent's M new architectures; once all are told, each agent's PPO gradient is
   averaged (the loss is the mean of the agents' losses) and applied, `epochs` times.
   Proposals do not depend on the order in which models finish.
 - `update: async` (A3C-like): the adapter is `steady_state`. Whenever a worker frees up,
   the next agent (round robin) that is not waiting proposes one architecture from the
-  current weights; an agent whose M architectures are all told applies its own PPO
+  current weights; an agent whose M new architectures are all told applies its own PPO
   update to the shared weights at once, without waiting for the others. Its
   probabilities were those of the weights it sampled with, so PPO's ratio accounts for
   the staleness. Proposals depend on the order in which results arrive.
 
 **Cache.** An architecture an agent has already generated is not trained again: the
 episode enters the agent's batch with the reward of the agent's earlier model (when that
-model is told), as DeepHyper's evaluation cache. It costs no model of the budget. After
-`max_cache_hits` cache hits in a row, the agent proposes a random architecture it has
-not generated (scored with the policy's own probabilities), so a policy that has
-collapsed onto known architectures cannot stall the search. There is no cache shared by
-agents (as in the paper).
+model is told), as DeepHyper's evaluation cache, and the agent generates another. A
+cache hit costs no model of the budget and does not count towards M (DeepHyper's batch
+of M could hold fewer evaluations; here every update learns from M trained models plus
+the hits met on the way, so a policy that has settled on known architectures does not
+spin through updates without training anything). After `max_cache_hits` hits in a row
+the agent proposes a random architecture it has not generated (scored with the
+policy's own probabilities), so a collapsed policy cannot stall the search. There is no
+cache shared by agents (as in the paper).
 
 **State.** The networks' weights and Adam's moments are numpy arrays in `state_dict()`
 (the run directory keeps them in `adapter_state.npz`); every random draw comes from one
@@ -48,7 +52,7 @@ restored adapter proposes exactly what an uninterrupted one would, across update
 Options (`search.options`):
 
     max_models: 100      # models proposed in all
-    batch_size: 5        # M: architectures per agent per update
+    batch_size: 5        # M: new architectures per agent per update
     agents: 1            # N
     update: sync         # sync (A2C-like, generational) | async (A3C-like, steady_state)
     hidden: 32           # LSTM units of each network
@@ -59,7 +63,7 @@ Options (`search.options`):
     entropy_coef: 0.01
     max_grad_norm: 0.5
     reward_scale: 0.01
-    max_cache_hits: 100
+    max_cache_hits: 10
 
 `Candidate.generation` is the number of PPO updates made before it was proposed.
 """
@@ -88,7 +92,7 @@ from adapters.common import (
     reward,
     sample_unseen,
 )
-from adapters.ppo.networks import NumpyPolicy, PolicyNet, ValueNet
+from adapters.ppo.networks import NumpyPolicy, PolicyNet, ValueNet, sequence_inputs
 
 STATE_VERSION = 1
 
@@ -110,7 +114,7 @@ class PPOOptions(BaseModel):
     entropy_coef: float = Field(0.01, ge=0.0)
     max_grad_norm: float = Field(0.5, gt=0.0)
     reward_scale: float = Field(0.01, gt=0.0)
-    max_cache_hits: int = Field(100, ge=0)
+    max_cache_hits: int = Field(10, ge=1)
 
 
 @dataclass
@@ -262,46 +266,40 @@ class PPOSearch:
 
     # -- generating ----------------------------------------------------------------------
     def _generation(self) -> list[Candidate]:
-        """sync: every agent's batch of M; a generation of cache hits only is learned
-        from at once (its rewards are known) and the next one made."""
-        while True:
-            out: list[Candidate] = []
-            for agent in self._agents:
-                out += self._fill(agent, None)
-                agent.closed = True
-            if out or self._ledger.asked >= self.budget:
-                return out
-            if not self._learn():  # cannot happen: a hit's model is of an earlier generation
-                raise AdapterError("ppo: a generation of cache hits waits for rewards")
+        """sync: every agent's batch (M new models each, fewer at the end of the budget)."""
+        out: list[Candidate] = []
+        for agent in self._agents:
+            out += self._fill(agent, None)
+            agent.closed = True
+        return out
 
     def _ask_async(self, n: int) -> list[Candidate]:
+        """async: one new model from each open agent in turn; [] once every agent waits."""
         out: list[Candidate] = []
         while len(out) < n and self._ledger.asked < self.budget:
-            got: list[Candidate] = []
-            for j in range(len(self._agents)):
-                a = (self._next_agent + j) % len(self._agents)
-                agent = self._agents[a]
-                if agent.closed:
-                    continue
-                got = self._fill(agent, 1)
-                if len(agent.batch) >= self.options.batch_size:
-                    agent.closed = True
-                    self._learn()  # a batch of cache hits may be complete already
-                if got:
-                    self._next_agent = (a + 1) % len(self._agents)
-                    break
-            out += got
-            if not got and all(a.closed for a in self._agents):
-                break  # every agent waits for rewards
+            open_agents = [
+                (self._next_agent + j) % len(self._agents)
+                for j in range(len(self._agents))
+                if not self._agents[(self._next_agent + j) % len(self._agents)].closed
+            ]
+            if not open_agents:
+                break  # every agent waits for the rewards of its batch
+            a = open_agents[0]
+            agent = self._agents[a]
+            out += self._fill(agent, 1)
+            if _new_models(agent) >= self.options.batch_size:
+                agent.closed = True
+            self._next_agent = (a + 1) % len(self._agents)
         return out
 
     def _fill(self, agent: Agent, want: int | None) -> list[Candidate]:
-        """Episodes into the agent's batch until it holds M, the budget is asked, or
-        `want` new models are made. Returns the new candidates."""
+        """Episodes into the agent's batch until it holds M new models, the budget is
+        asked, or `want` new models are made; cache hits join on the way. Returns the
+        new candidates."""
         o = self.options
         out: list[Candidate] = []
         while (
-            len(agent.batch) < o.batch_size
+            _new_models(agent) < o.batch_size
             and self._ledger.asked < self.budget
             and (want is None or len(out) < want)
         ):
@@ -344,13 +342,12 @@ class PPOSearch:
         told = self._ledger.results
         return agent.closed and all(e.source in told for e in agent.batch)
 
-    def _learn(self) -> bool:
+    def _learn(self) -> None:
         """sync: once the whole generation is told, one update averaged over the agents;
-        async: each agent whose batch is told updates the shared weights in turn. True if
-        a batch was learned from (and reopened)."""
+        async: each agent whose batch is told updates the shared weights in turn."""
         if self.options.update == "sync":
             if self._queue or not all(self._ready(a) for a in self._agents):
-                return False
+                return
             groups = [self._agents]
         else:
             groups = [[a] for a in self._agents if self._ready(a)]
@@ -360,7 +357,6 @@ class PPOSearch:
                 self._update(batches)
             for a in agents:
                 a.batch, a.closed = [], False
-        return bool(groups)
 
     def _update(self, batches: list[list[Episode]]) -> None:
         """PPO on the agents' batches: `epochs` steps on the mean of their losses, on one
@@ -386,19 +382,20 @@ class PPOSearch:
             ret = torch.tensor(
                 [reward(told[e.source]) * o.reward_scale for e in batch], dtype=torch.float32
             )
+            x = sequence_inputs(actions, self.choices)
             with torch.no_grad():
-                adv = ret[:, None] - self.value(actions)
+                adv = ret[:, None] - self.value(actions, x)
             adv = adv - adv.mean()
             if adv.numel() > 1:
                 adv = adv / (adv.std() + 1e-8)
-            prepared.append((actions, old, ret, adv))
+            prepared.append((actions, x, old, ret, adv))
         for _ in range(o.epochs):
             loss = torch.zeros(())
-            for actions, old, ret, adv in prepared:
-                logp, ent = self.policy.log_probs(actions)
+            for actions, x, old, ret, adv in prepared:
+                logp, ent = self.policy.log_probs(actions, x)
                 ratio = torch.exp(logp - old)
                 surrogate = torch.min(ratio * adv, ratio.clamp(1 - o.clip, 1 + o.clip) * adv)
-                value_err = (self.value(actions) - ret[:, None]).pow(2).mean()
+                value_err = (self.value(actions, x) - ret[:, None]).pow(2).mean()
                 loss = loss + (
                     -surrogate.mean() + o.value_coef * value_err - o.entropy_coef * ent.mean()
                 )
@@ -406,6 +403,10 @@ class PPOSearch:
             (loss / len(prepared)).backward()
             torch.nn.utils.clip_grad_norm_(self._params, o.max_grad_norm)
             self._opt.step()
+
+
+def _new_models(agent: Agent) -> int:
+    return sum(1 for e in agent.batch if e.new)
 
 
 def _arrays(tensors: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -107,9 +107,12 @@ class PolicyNet(nn.Module):
         )
         self.register_buffer("_valid", j < n, persistent=False)
 
-    def log_probs(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log pi(a_t | a_<t), entropy of pi(. | a_<t)), each (B, L), for (B, L) actions."""
-        out, _ = self.lstm(sequence_inputs(actions, self.choices))
+    def log_probs(
+        self, actions: torch.Tensor, x: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log pi(a_t | a_<t), entropy of pi(. | a_<t)), each (B, L), for (B, L) actions
+        (`x`: their `sequence_inputs`, when already made)."""
+        out, _ = self.lstm(sequence_inputs(actions, self.choices) if x is None else x)
         flat = self.head(out)  # (B, L, sum(choices))
         index = self._index.expand(flat.shape[0], -1, -1)
         logits = flat.gather(2, index).masked_fill(~self._valid, float("-inf"))
@@ -128,6 +131,6 @@ class ValueNet(nn.Module):
         self.lstm = nn.LSTM(max(self.choices) + len(self.choices), hidden, batch_first=True)
         self.head = nn.Linear(hidden, 1)
 
-    def forward(self, actions: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(sequence_inputs(actions, self.choices))
+    def forward(self, actions: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        out, _ = self.lstm(sequence_inputs(actions, self.choices) if x is None else x)
         return self.head(out).squeeze(-1)
