@@ -238,6 +238,18 @@ def run_one(
     return out
 
 
+def per_seed(runs: dict[str, list[dict[str, Any]]], budget: int) -> dict[str, Any]:
+    """Each seed's best fitness at each checkpoint (rows: seeds), per adapter."""
+    ks = [k for k in CHECKPOINTS if k <= budget]
+    return {
+        "checkpoints": ks,
+        **{
+            n: [[round(r["best_curve"][k - 1], 4) for k in ks] for r in rs]
+            for n, rs in runs.items()
+        },
+    }
+
+
 def machine() -> dict[str, Any]:
     cpu = ""
     try:
@@ -361,9 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[name].append(run_one(name, make, space, land, seed, args.slots))
             print(f"{space_name} seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
         result["spaces"][space_name] = summarize(runs, args.budget)
-        result.setdefault("curves", {})[space_name] = {
-            name: [r["best_curve"] for r in rs] for name, rs in runs.items()
-        }
+        result.setdefault("best_per_seed", {})[space_name] = per_seed(runs, args.budget)
     result["wall_seconds"] = time.perf_counter() - t0
     result["load_average_after"] = list(os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
