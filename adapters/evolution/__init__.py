@@ -1,0 +1,1 @@
+"""Regularized (aging) evolution over any space's choice vector (`search.adapter: evolution`)."""

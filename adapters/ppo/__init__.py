@@ -1,0 +1,1 @@
+"""PPO over any space's choice vector, DeepHyper style (`search.adapter: ppo`)."""

@@ -1,0 +1,1 @@
+"""Random search over any space's choice vector (`search.adapter: random`)."""
