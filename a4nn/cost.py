@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from numbers import Integral
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,3 +61,12 @@ def count_cost(
     flops = counter.get_total_flops() * flops_per_mac / 2
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return flops / 1e6, int(params)
+
+
+def space_cost(
+    space: Any, arch: Any, input_shape: Sequence[int], num_classes: int, model: Any = None
+) -> tuple[float, int]:
+    """A search space's default `cost`: count the built model (built here unless given)."""
+    if model is None:
+        model = space.build(arch, input_shape, num_classes)
+    return count_cost(model, tuple(input_shape))

@@ -94,11 +94,9 @@ class NSGANetMacroSpace:
     def cost(
         self, arch: Any, input_shape: Sequence[int], num_classes: int, model: Any = None
     ) -> tuple[float, int]:
-        from a4nn.cost import count_cost
+        from a4nn.cost import space_cost
 
-        if model is None:
-            model = self.build(arch, input_shape, num_classes)
-        return count_cost(model, tuple(input_shape))
+        return space_cost(self, arch, input_shape, num_classes, model)
 
     def describe(self, arch: Any) -> dict[str, Any]:
         desc = describe(arch, self.genomes)
