@@ -8,6 +8,8 @@
       models/<id>/model.json
       models/<id>/epochs.csv                    the model's epochs with checkpoint SHA-256s
       models/<id>/checkpoints/epoch_NNN.pt     only with checkpoints=True
+      ro-crate-metadata.json    the run as a Workflow Run RO-Crate (lineage/provenance.py)
+      workflow/search_flow.py   the workflow the crate names (A4NN's Prefect flow)
 
 The bundle mirrors the run directory, so `analyzer.load_run(BUNDLE)`,
 `analyzer.load_commons(DOWNLOAD)` and, with checkpoints,
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from lineage.atomic import atomic_write_json, atomic_write_text, read_json
 from lineage.checkpoints import sha256_file
+from lineage.provenance import write_crate
 from lineage.schema import SCHEMA_VERSION
 from lineage.sizes import human_size
 
@@ -59,8 +62,11 @@ models = pd.read_parquet("models.parquet")   # one row per model
 epochs = pd.read_parquet("epochs.parquet")   # one row per trained epoch
 ```
 
-`MANIFEST.json` lists every file with its SHA-256. The columns are documented in A4NN's
-`docs/lineage.md`.
+`MANIFEST.json` lists every file with its SHA-256. `ro-crate-metadata.json` describes the
+run as a Workflow Run RO-Crate (https://w3id.org/ro/wfrun/workflow/0.5): the workflow and
+its version, the config, the input dataset's fingerprint, every output file with its
+SHA-256, the settings and software versions, start and end times. The columns are
+documented in A4NN's `docs/lineage.md`.
 {reload_note}"""
 
 RELOAD_WITH_CHECKPOINTS = """
@@ -138,5 +144,6 @@ def make_bundle(run_dir: Path, out: Path | None = None, checkpoints: bool = Fals
         ),
     )
     atomic_write_json(out / "MANIFEST.json", {"schema_version": SCHEMA_VERSION, "files": manifest})
+    write_crate(out)  # ro-crate-metadata.json (Workflow Run Crate), validated as written
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return BundleInfo(out, sum(1 for p in out.rglob("*") if p.is_file()), total)
