@@ -135,7 +135,7 @@ def _remote_failure(err: Exception) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from flows.secrets import dataverse_token
+    from flows.dataverse_secret import dataverse_token
     from lineage.dataverse import ChecksumError, DataverseUnavailableError
     from lineage.publish_run import publish_run
 

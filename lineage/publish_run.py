@@ -70,7 +70,7 @@ def publish_run(
     """Bundle `run_dir` and publish it; rerunning resumes and never duplicates the dataset.
 
     `token`: the API token, or a callable that looks it up (the command line and the publish
-    flow pass `flows.secrets.dataverse_token`); None means $DATAVERSE_API_TOKEN. It is
+    flow pass `flows.dataverse_secret.dataverse_token`); None means $DATAVERSE_API_TOKEN. It is
     resolved after the metadata check and before the bundle is assembled, so that a missing
     token is reported before anything slow starts.
     """

@@ -318,10 +318,10 @@ def test_missing_token_is_reported_before_the_bundle_is_read(dv, bundle, monkeyp
 
 @pytest.mark.slow
 def test_dataverse_token_from_prefect_secret_block(prefect_api, monkeypatch) -> None:
-    """flows.secrets: with DATAVERSE_API_TOKEN unset, the Prefect Secret block supplies it."""
+    """flows.dataverse_secret: with DATAVERSE_API_TOKEN unset, the Prefect Secret block supplies it."""
     from prefect.blocks.system import Secret
 
-    from flows.secrets import dataverse_token
+    from flows.dataverse_secret import dataverse_token
 
     monkeypatch.setenv("DATAVERSE_API_TOKEN", "from-env")
     assert dataverse_token() == "from-env"
@@ -343,7 +343,7 @@ def test_no_token_and_no_prefect_server_fails_at_once_without_prefect(
     once: it neither imports Prefect nor starts its temporary server to look for a block."""
     import sys
 
-    from flows.secrets import dataverse_token, prefect_api_configured
+    from flows.dataverse_secret import dataverse_token, prefect_api_configured
 
     for var in ("DATAVERSE_API_TOKEN", "PREFECT_API_URL", "PREFECT_PROFILES_PATH"):
         monkeypatch.delenv(var, raising=False)

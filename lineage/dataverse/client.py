@@ -95,7 +95,7 @@ class RetryPolicy:
 
 def resolve_token(source: str | Callable[[], str] | None = None) -> str:
     """The API token: `source` if it is a non-empty string, what `source()` returns if it is
-    a callable (a lookup of the caller's, e.g. flows.secrets.dataverse_token), else
+    a callable (a lookup of the caller's, e.g. flows.dataverse_secret.dataverse_token), else
     $DATAVERSE_API_TOKEN; TokenError when none of them gives one."""
     if callable(source):
         source = source()
