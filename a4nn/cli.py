@@ -124,32 +124,58 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_REMOTE = 4
+"""publish/fetch: the Dataverse server or the network failed (outage, timeouts, a download
+that does not match its checksum) after every retry; nothing is lost, run it again later."""
+
+
+def _remote_failure(err: Exception) -> int:
+    print(f"a4nn: error: the server or the network failed: {err}", file=sys.stderr)
+    return EXIT_REMOTE
+
+
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from flows.secrets import dataverse_token
+    from flows.dataverse_secret import dataverse_token
+    from lineage.dataverse import ChecksumError, DataverseUnavailableError
     from lineage.publish_run import publish_run
 
-    # The token ($DATAVERSE_API_TOKEN, else the Prefect Secret block) is looked up after the
-    # metadata check and before the bundle is assembled: a missing one is reported first.
-    report = publish_run(
-        Path(args.run_dir),
-        server=args.server,
-        collection=args.collection,
-        metadata_file=Path(args.metadata) if args.metadata else None,
-        release=args.release,
-        checkpoints=args.checkpoints,
-        token=dataverse_token,
+    # The token ($DATAVERSE_API_TOKEN, else the Prefect Secret block of a configured Prefect
+    # server) is looked up after the metadata check and before the bundle is assembled: a
+    # missing one is reported first, and no Prefect server is started to look for it.
+    try:
+        report = publish_run(
+            Path(args.run_dir),
+            server=args.server,
+            collection=args.collection,
+            metadata_file=Path(args.metadata) if args.metadata else None,
+            release=args.release,
+            checkpoints=args.checkpoints,
+            token=dataverse_token,
+        )
+    except (DataverseUnavailableError, ChecksumError) as err:
+        return _remote_failure(err)
+    counts = (
+        f"{len(report.uploaded)} uploaded, {len(report.replaced)} replaced, "
+        f"{len(report.skipped)} already there"
     )
-    print(
-        f"published {report.persistent_id} ({report.version}): {len(report.uploaded)} uploaded, "
-        f"{len(report.replaced)} replaced, {len(report.skipped)} already there -> {report.dataset_url}"
-    )
+    if report.draft:
+        print(f"uploaded to {report.persistent_id}, {report.status_text()}: {counts}")
+        print(f"  {report.dataset_url}")
+        print("  release it with --release major (or minor), or in the Dataverse web page")
+    else:
+        print(f"published {report.persistent_id}, {report.status_text()}: {counts}")
+        print(f"  {report.dataset_url}")
     return 0
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
+    from lineage.dataverse import ChecksumError, DataverseUnavailableError
     from lineage.dataverse.fetch import fetch_dataset
 
-    out = fetch_dataset(args.doi, server=args.server, out=Path(args.out))
+    try:
+        out = fetch_dataset(args.doi, server=args.server, out=Path(args.out))
+    except (DataverseUnavailableError, ChecksumError) as err:
+        return _remote_failure(err)
     print(f"downloaded {args.doi} to {out}")
     return 0
 

@@ -7,6 +7,7 @@ runs. Validation errors name the file and the field at fault.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -129,11 +130,96 @@ class LineageConfig(_Strict):
     checkpoints: Literal["every", "last_best", "none"] = "every"
 
 
+_SLURM_GPU_OPTION = re.compile(
+    r"^(--gres|--gpus|--gpus-per-node|--gpus-per-task|-G)(?:[= ]|(?<=-G))\s*(\S+)$"
+)
+_PBS_GPU = re.compile(r"(?:^|[:,\s])n?gpus=(\d+)")
+
+
+def slurm_gpu_request(directives: list[str]) -> tuple[int, str] | None:
+    """(GPUs per job, the directive) a SLURM `job_extra_directives` list asks for, if any:
+    `--gres=gpu:4`, `--gres=gpu:a100:2`, `--gpus=4`, `--gpus-per-node=a100:4`, `-G 2`."""
+    for d in directives:
+        match = _SLURM_GPU_OPTION.match(d.strip())
+        if match is None:
+            continue
+        option, value = match.groups()
+        if option == "--gres":
+            gpu = next((g for g in value.split(",") if g.startswith("gpu")), None)
+            if gpu is None:
+                continue
+            parts = gpu.split(":")
+            count = int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1
+        else:
+            last = value.split(":")[-1]
+            count = int(last) if last.isdigit() else 1
+        return count, d.strip()
+    return None
+
+
+def pbs_gpu_request(resource_spec: str | None, directives: list[str]) -> tuple[int, str] | None:
+    """(GPUs per job, where) a PBS `resource_spec` or `-l` directive asks for, if any."""
+    for where, text in [("resource_spec", resource_spec or "")] + [
+        ("job_extra_directives", d) for d in directives
+    ]:
+        match = _PBS_GPU.search(text)
+        if match:
+            return int(match.group(1)), f"{where} {text!r}"
+    return None
+
+
+def walltime_seconds(walltime: str) -> int:
+    """SLURM/PBS walltime in seconds: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS."""
+    text = str(walltime).strip()
+    days = 0
+    if "-" in text:
+        d, text = text.split("-", 1)
+        days = int(d)
+        parts = [int(p) for p in text.split(":")]
+        parts += [0] * (3 - len(parts))
+        h, m, sec = parts
+    else:
+        parts = [int(p) for p in text.split(":")]
+        if len(parts) == 1:
+            h, m, sec = 0, parts[0], 0
+        elif len(parts) == 2:
+            h, m, sec = 0, parts[0], parts[1]
+        elif len(parts) == 3:
+            h, m, sec = parts
+        else:
+            raise ValueError(walltime)
+    return ((days * 24 + h) * 60 + m) * 60 + sec
+
+
+def _seconds(duration: str) -> float:
+    """A duration such as '90s', '45m', '11h', '1h30m', '2d' in seconds (Dask's units)."""
+    text = str(duration).strip().replace(" ", "")
+    parts = re.findall(r"(\d+(?:\.\d+)?)(d|h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(duration)
+    scale = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as a Dask duration (`11h19m`, `90s`)."""
+    seconds = int(seconds)
+    if seconds % 60:
+        return f"{seconds}s"
+    h, m = divmod(seconds // 60, 60)
+    return f"{h}h{m}m" if h and m else f"{h}h" if h else f"{m}m"
+
+
 class JobqueueConfig(_Strict):
     """Batch-scheduler settings for `orchestration.cluster: slurm|pbs` (dask-jobqueue).
 
-    One batch job holds `gpus_per_job` Dask workers, one per GPU; `jobs` jobs are submitted.
-    `job_extra_directives` become extra `#SBATCH`/`#PBS` lines (e.g. `--gres=gpu:4`).
+    One batch job holds `gpus_per_job` Dask workers, one per GPU; `jobs` jobs are kept
+    running. The jobs' GPU request derives from `gpus_per_job` (SLURM `--gres=gpu:N`, PBS
+    `ngpus=N` in the default `resource_spec`) unless `job_extra_directives` or
+    `resource_spec` state one; a stated request for fewer GPUs than `gpus_per_job` is an
+    error naming both fields. Workers retire `worker_lifetime` after they start (default:
+    the walltime less a margin and the stagger), `lifetime_stagger` apart, and with
+    `adapt` a retired job is replaced, so a search outlives any one job.
     """
 
     queue: str | None = None
@@ -149,6 +235,85 @@ class JobqueueConfig(_Strict):
     interface: str | None = None
     local_directory: str | None = None
     log_directory: str | None = None
+    share_gpus: bool = False  # allow several workers of a job on one GPU when it sees fewer
+    worker_lifetime: str | None = None  # Dask duration, e.g. "11h"; None: derived; "off"
+    lifetime_stagger: str | None = None  # Dask duration; None: derived
+    adapt: bool = True  # replace jobs that end (walltime, node failure)
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime_format(cls, v: str) -> str:
+        try:
+            if walltime_seconds(v) <= 0:
+                raise ValueError(v)
+        except ValueError:
+            raise ValueError(
+                f"walltime {v!r}: use HH:MM:SS (or D-HH:MM:SS, MM:SS, minutes)"
+            ) from None
+        return v
+
+    @model_validator(mode="after")
+    def _gpus_requested(self) -> JobqueueConfig:
+        n = self.gpus_per_job
+        stated = slurm_gpu_request(self.job_extra_directives)
+        where = "orchestration.jobqueue.job_extra_directives"
+        if stated is None:
+            pbs = pbs_gpu_request(self.resource_spec, self.job_extra_directives)
+            if pbs is not None:
+                stated = pbs
+                where = f"orchestration.jobqueue.{pbs[1].split(' ', 1)[0]}"
+        if stated is not None and stated[0] < n:
+            raise ValueError(
+                f"{where} requests {stated[0]} GPU(s) per job ({stated[1].split(' ', 1)[-1]}) "
+                f"but orchestration.jobqueue.gpus_per_job is {n}: each of the job's {n} "
+                "workers claims one GPU. Remove the GPU request (it is derived from "
+                "gpus_per_job) or make both agree"
+            )
+        if self.resource_spec and stated is None:
+            raise ValueError(
+                f"orchestration.jobqueue.resource_spec {self.resource_spec!r} requests no GPU "
+                f"(no ngpus=) but orchestration.jobqueue.gpus_per_job is {n}: the jobs would "
+                f"get no GPU while their workers claim {n}. Add ngpus={n} to resource_spec, or "
+                "leave resource_spec unset to have it derived"
+            )
+        self.lifetime()  # a lifetime that does not fit the walltime is reported now
+        return self
+
+    def lifetime(self) -> tuple[str, str] | None:
+        """(worker lifetime, stagger) as Dask durations, or None when `worker_lifetime: off`.
+
+        Default: the walltime W less a margin for a graceful close (5% of W, at least 2
+        minutes) less the stagger (5% of W, at most 5 minutes), so every worker, however
+        staggered, retires before its job is killed."""
+        if str(self.worker_lifetime).lower() in ("off", "false", "none") and (
+            self.worker_lifetime is not None
+        ):
+            return None
+        wall = walltime_seconds(self.walltime)
+        try:
+            stagger = (
+                _seconds(self.lifetime_stagger)
+                if self.lifetime_stagger is not None
+                else min(300.0, 0.05 * wall)
+            )
+            life = (
+                _seconds(self.worker_lifetime)
+                if self.worker_lifetime is not None
+                else wall - max(120.0, 0.05 * wall) - stagger
+            )
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(
+                "orchestration.jobqueue.worker_lifetime / lifetime_stagger: use a duration "
+                "such as '11h', '45m' or '90s' (or worker_lifetime: off)"
+            ) from None
+        if life <= 0 or life + stagger >= wall:
+            raise ValueError(
+                f"orchestration.jobqueue.worker_lifetime ({_duration(max(life, 0))}) plus "
+                f"lifetime_stagger ({_duration(stagger)}) must be shorter than "
+                f"orchestration.jobqueue.walltime ({self.walltime}): workers must retire "
+                "before the batch system kills their job"
+            )
+        return _duration(life), _duration(stagger)
 
 
 class OrchestrationConfig(_Strict):

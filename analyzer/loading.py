@@ -28,6 +28,7 @@ class Tables:
     models: pd.DataFrame
     epochs: pd.DataFrame
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # load_commons: folder -> why
 
 
 def load_run(run_dir: str | Path, name: str | None = None) -> Tables:
@@ -90,18 +91,75 @@ def load_a4nn_csv(path: str | Path, name: str | None = None) -> Tables:
 
 
 def load_commons(root: str | Path) -> Tables:
-    """Every run bundle and A4NN commons CSV under `root`, concatenated."""
+    """Every run and A4NN commons CSV under `root`, each loaded once, concatenated.
+
+    A run is a folder with a `run.json` (a run directory, or a bundle fetched from a
+    commons); it is named by the name its `run.json` records (the folder, relative to
+    `root`, when it records none), and a name shared by several runs gets its folder
+    appended: `tiny (a/run)`. Folders that are not loaded are listed in `Tables.skipped`
+    (folder -> why) and named in one warning: a run folder inside another run (for example
+    the `bundle/` that `a4nn publish` left in a run before version 0.2: a copy of the
+    run), hidden folders (`.name`: temporary or partial downloads), and run folders whose
+    tables cannot be read.
+    """
+    import warnings
+
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"commons folder {root} does not exist")
-    run_dirs = sorted(p.parent for p in root.rglob("run.json"))
-    parts = [load_run(d, str(d.relative_to(root))) for d in run_dirs]
+
+    def rel(p: Path) -> str:
+        return p.relative_to(root).as_posix()
+
+    def hidden(p: Path) -> bool:
+        return any(part.startswith(".") for part in p.relative_to(root).parts)
+
+    skipped: dict[str, str] = {}
+    run_dirs: list[Path] = []
+    for d in sorted((p.parent for p in root.rglob("run.json")), key=lambda p: len(p.parts)):
+        outer = next((r for r in run_dirs if r in d.parents), None)
+        if outer is not None:
+            skipped[rel(d)] = (
+                f"inside the run folder {rel(outer)!r} (a copy of a run, not loaded twice)"
+            )
+        elif hidden(d):
+            skipped[rel(d)] = "hidden folder (a temporary or partial copy)"
+        else:
+            run_dirs.append(d)
+    run_dirs.sort()
+    names: dict[Path, str] = {}
+    for d in run_dirs:
+        try:
+            recorded = json.loads((d / "run.json").read_text()).get("name")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        names[d] = recorded if isinstance(recorded, str) and recorded else rel(d)
+    counts: dict[str, int] = {}
+    for n in names.values():
+        counts[n] = counts.get(n, 0) + 1
+    parts = []
+    for d in run_dirs:
+        name = names[d] if counts[names[d]] == 1 else f"{names[d]} ({rel(d)})"
+        try:
+            parts.append(load_run(d, name))
+        except (OSError, ValueError, KeyError) as err:  # SchemaError is a ValueError
+            skipped[rel(d)] = f"its tables cannot be read: {err}"
     for csv in sorted(root.rglob("*.csv")):
-        if any(d in csv.parents for d in run_dirs):
-            continue  # a run's own CSV tables are already loaded
+        if any(d in csv.parents for d in run_dirs) or any(
+            (root / k) in csv.parents for k in skipped
+        ):
+            continue  # a run's own CSV tables (or a skipped copy's) are not commons CSVs
+        if hidden(csv):
+            continue
         head = pd.read_csv(csv, nrows=1)
         if set(head.columns) >= A4NN_CSV_COLUMNS:
-            parts.append(load_a4nn_csv(csv, str(csv.relative_to(root))))
+            parts.append(load_a4nn_csv(csv, rel(csv)))
+    if skipped:
+        warnings.warn(
+            f"load_commons({str(root)!r}) skipped {len(skipped)} folder(s): "
+            + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items())),
+            stacklevel=2,
+        )
     if not parts:
         raise FileNotFoundError(f"no A4NN run (run.json) or A4NN commons CSV found under {root}")
     runs: dict[str, dict[str, Any]] = {}
@@ -111,4 +169,5 @@ def load_commons(root: str | Path) -> Tables:
         pd.concat([p.models for p in parts], ignore_index=True),
         pd.concat([p.epochs for p in parts], ignore_index=True),
         runs,
+        skipped,
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 from a4nn.config import OrchestrationConfig
 from a4nn.hardware import gpu_list
-from flows import warm_start
+from flows import gpu_pin, warm_start
 
 GPU_RESOURCE = "GPU"
 TRAIN_RESOURCES = {GPU_RESOURCE: 1}
@@ -201,44 +201,82 @@ def local_cuda_cluster(gpus: list[str], threads_per_worker: int = 1) -> Any:
     )
 
 
+def gpu_directives(orch: OrchestrationConfig) -> tuple[list[str], str | None]:
+    """The jobs' `job_extra_directives` and PBS `resource_spec`, with the GPU request
+    derived from `gpus_per_job` unless the config states one (the config's validation has
+    already refused a stated request for fewer GPUs than the workers claim)."""
+    from a4nn.config import pbs_gpu_request, slurm_gpu_request
+
+    jq = orch.jobqueue
+    directives = list(jq.job_extra_directives)
+    spec = jq.resource_spec
+    n = jq.gpus_per_job
+    if orch.cluster == "slurm" and slurm_gpu_request(directives) is None:
+        directives.append(f"--gres=gpu:{n}")
+    if orch.cluster == "pbs" and pbs_gpu_request(spec, directives) is None:
+        from dask.utils import parse_bytes
+
+        mem_gb = max(1, -(-parse_bytes(jq.memory) // 10**9))  # ceil, as dask-jobqueue does
+        spec = f"select=1:ncpus={jq.cores}:ngpus={n}:mem={mem_gb}GB"
+    return directives, spec
+
+
 def jobqueue_kwargs(orch: OrchestrationConfig) -> dict[str, Any]:
     """Keyword arguments for `dask_jobqueue.SLURMCluster`/`PBSCluster` from the config.
 
-    One batch job runs `gpus_per_job` worker processes, each declaring `GPU=1`; with
-    more than one GPU per job the `flows.gpu_pin` preload pins worker i to the job's
-    i-th GPU. `n_workers` (default jobs x gpus_per_job) is what the cluster scales to.
+    One batch job runs `gpus_per_job` worker processes, each declaring `GPU=1`, and asks
+    the batch system for that many GPUs (`gpu_directives`). The `flows.gpu_pin` preload
+    gives worker i the job's i-th GPU, and stops a worker whose job sees fewer GPUs than it
+    has workers (unless `share_gpus`). Workers retire after `worker_lifetime`, staggered
+    (`JobqueueConfig.lifetime`); `jobqueue_cluster` then replaces their jobs.
     """
     jq = orch.jobqueue
-    extra = ["--resources", f"{GPU_RESOURCE}=1"]
-    if jq.gpus_per_job > 1:
-        extra += ["--preload", PIN_PRELOAD]
+    extra = ["--resources", f"{GPU_RESOURCE}=1", "--preload", PIN_PRELOAD]
+    lifetime = jq.lifetime()
+    if lifetime is not None:
+        extra += ["--lifetime", lifetime[0], "--lifetime-stagger", lifetime[1]]
+    directives, spec = gpu_directives(orch)
+    prologue = [
+        f"export {gpu_pin.WORKERS_ENV}={jq.gpus_per_job}",
+        f"export {gpu_pin.SHARE_ENV}={int(jq.share_gpus)}",
+        *jq.job_script_prologue,
+    ]
     kw: dict[str, Any] = {
         "cores": jq.cores,
         "processes": jq.gpus_per_job,
         "memory": jq.memory,
         "walltime": jq.walltime,
         "worker_extra_args": extra,
-        "job_extra_directives": list(jq.job_extra_directives),
-        "job_script_prologue": list(jq.job_script_prologue),
+        "job_extra_directives": directives,
+        "job_script_prologue": prologue,
     }
     names = ["queue", "account", "interface", "local_directory", "log_directory"]
-    if orch.cluster == "pbs":
-        names.append("resource_spec")
     for name in names:
         value = getattr(jq, name)
         if value is not None:
             kw[name] = value
+    if orch.cluster == "pbs" and spec is not None:
+        kw["resource_spec"] = spec
     return kw
 
 
 def jobqueue_cluster(orch: OrchestrationConfig, n_workers: int | None = None) -> Any:
-    """Start a SLURM or PBS cluster and scale it to `n_workers` GPU workers."""
+    """Start a SLURM or PBS cluster of `n_workers` GPU workers (default jobs x gpus_per_job).
+
+    With `adapt` (the default) the cluster adapts between that many workers and that many:
+    a job that ends (its workers retired before the walltime, or a node failed) is
+    replaced by a new one, and the tasks of a retiring worker move to the others (a model
+    resumes from its last checkpoint). Without, it is scaled once.
+    """
     import dask_jobqueue
 
     cls = dask_jobqueue.SLURMCluster if orch.cluster == "slurm" else dask_jobqueue.PBSCluster
     cluster = cls(**jobqueue_kwargs(orch))
-    plan = plan_cluster(orch)
-    cluster.scale(n=n_workers or plan.n_workers)
+    n = n_workers or plan_cluster(orch).n_workers
+    if orch.jobqueue.adapt:
+        cluster.adapt(minimum=n, maximum=n)
+    else:
+        cluster.scale(n=n)
     return cluster
 
 

@@ -3,7 +3,7 @@
 Meant to run as a deployment after a search (see prefect.yaml). The API token is never a
 flow parameter (Prefect would store it with the flow run): the task reads it from
 `DATAVERSE_API_TOKEN` or the Prefect Secret block `dataverse-api-token`
-(`flows.secrets.dataverse_token`). Publishing is idempotent, so the task can retry.
+(`flows.dataverse_secret.dataverse_token`). Publishing is idempotent, so the task can retry.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.secrets import dataverse_token
+from flows.dataverse_secret import dataverse_token
 from lineage.publish_run import publish_run
 
 

@@ -3,14 +3,18 @@
     BUNDLE/
       README.md                 what this is and how to load it (one pandas call)
       MANIFEST.json             every file with its size and SHA-256, the schema version
-      run.json  config.yaml  adapter_state.json
+      run.json  config.yaml  adapter_state.json  adapter_state.npz (if the run has one)
       models.parquet  epochs.parquet  models.csv  epochs.csv
       models/<id>/model.json
+      models/<id>/epochs.csv                    the model's epochs with checkpoint SHA-256s
       models/<id>/checkpoints/epoch_NNN.pt     only with checkpoints=True
+      ro-crate-metadata.json    the run as a Workflow Run RO-Crate (lineage/provenance.py)
+      workflow/search_flow.py   the workflow the crate names (A4NN's Prefect flow)
 
-The bundle mirrors the run directory, so `analyzer.load_run(BUNDLE)` and
-`analyzer.load_commons(DOWNLOAD)` read it like a run. Files are hard-linked where the
-file system allows (no copy of large checkpoints), copied otherwise.
+The bundle mirrors the run directory, so `analyzer.load_run(BUNDLE)`,
+`analyzer.load_commons(DOWNLOAD)` and, with checkpoints,
+`a4nn.reload.load_model(BUNDLE, model_id, epoch)` read it like a run. Files are
+hard-linked where the file system allows (no copy of large checkpoints), copied otherwise.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from pathlib import Path
 
 from lineage.atomic import atomic_write_json, atomic_write_text, read_json
 from lineage.checkpoints import sha256_file
+from lineage.provenance import write_crate
 from lineage.schema import SCHEMA_VERSION
+from lineage.sizes import human_size
 
 TOP_FILES = (
     "run.json",
     "config.yaml",
     "adapter_state.json",
+    "adapter_state.npz",
     "models.parquet",
     "epochs.parquet",
     "models.csv",
@@ -44,7 +51,7 @@ Load it in one call:
 
 ```python
 from analyzer import load_run          # pip install a4nn
-tables = load_run("{name}")            # tables.models, tables.epochs (pandas DataFrames)
+tables = load_run("path/to/this/folder")   # tables.models, tables.epochs (pandas DataFrames)
 ```
 
 or with pandas alone:
@@ -55,10 +62,29 @@ models = pd.read_parquet("models.parquet")   # one row per model
 epochs = pd.read_parquet("epochs.parquet")   # one row per trained epoch
 ```
 
-`MANIFEST.json` lists every file with its SHA-256. The columns are documented in A4NN's
-`docs/lineage.md`. Checkpoints (if present) hold state dicts only: load them with
-`torch.load(path, weights_only=True)` and rebuild the network from its genome
-(`a4nn.reload.load_model`).
+`MANIFEST.json` lists every file with its SHA-256. `ro-crate-metadata.json` describes the
+run as a Workflow Run RO-Crate (https://w3id.org/ro/wfrun/workflow/0.5): the workflow and
+its version, the config, the input dataset's fingerprint, every output file with its
+SHA-256, the settings and software versions, start and end times. The columns are
+documented in A4NN's `docs/lineage.md`.
+{reload_note}"""
+
+RELOAD_WITH_CHECKPOINTS = """
+Any model at any epoch comes back as a PyTorch module, rebuilt by the run's search space
+from `config.yaml` and `models/<id>/model.json`, with the weights of the checkpoint that
+`models/<id>/epochs.csv` records for that epoch (its SHA-256 is checked first):
+
+```python
+from a4nn.reload import load_model     # pip install a4nn
+model = load_model("path/to/this/folder", model_id=3, epoch=5)   # epoch=None: its last
+```
+
+Checkpoints hold state dicts only (`torch.load(path, weights_only=True)`).
+"""
+
+RELOAD_WITHOUT_CHECKPOINTS = """
+This bundle holds no checkpoints (published without `--checkpoints`): the architectures
+(`models/<id>/model.json`) can be rebuilt, but not their trained weights.
 """
 
 
@@ -69,11 +95,7 @@ class BundleInfo:
     size_bytes: int
 
     def human_size(self) -> str:
-        size, units = float(self.size_bytes), ["B", "KiB", "MiB", "GiB", "TiB"]
-        while size >= 1024 and len(units) > 1:
-            size /= 1024
-            units.pop(0)
-        return f"{size:.1f} {units[0]}"
+        return human_size(self.size_bytes)
 
 
 def _place(src: Path, dst: Path) -> None:
@@ -100,6 +122,7 @@ def make_bundle(run_dir: Path, out: Path | None = None, checkpoints: bool = Fals
     models = run_dir / "models"
     if models.is_dir():
         sources += sorted(models.glob("*/model.json"))
+        sources += sorted(models.glob("*/epochs.csv"))  # what load_model reads (small)
         if checkpoints:
             sources += sorted(models.glob("*/checkpoints/*.pt"))
     manifest = []
@@ -109,6 +132,7 @@ def make_bundle(run_dir: Path, out: Path | None = None, checkpoints: bool = Fals
         manifest.append(
             {"path": rel.as_posix(), "bytes": src.stat().st_size, "sha256": sha256_file(src)}
         )
+    sources.sort(key=lambda p: p.relative_to(run_dir).as_posix())
     name = read_json(run_dir / "run.json").get("name", run_dir.name)
     atomic_write_text(
         out / "README.md",
@@ -116,8 +140,10 @@ def make_bundle(run_dir: Path, out: Path | None = None, checkpoints: bool = Fals
             name=name,
             schema=SCHEMA_VERSION,
             ckpt_note=", and a checkpoint per epoch" if checkpoints else "",
+            reload_note=RELOAD_WITH_CHECKPOINTS if checkpoints else RELOAD_WITHOUT_CHECKPOINTS,
         ),
     )
     atomic_write_json(out / "MANIFEST.json", {"schema_version": SCHEMA_VERSION, "files": manifest})
+    write_crate(out)  # ro-crate-metadata.json (Workflow Run Crate), validated as written
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return BundleInfo(out, sum(1 for p in out.rglob("*") if p.is_file()), total)

@@ -7,6 +7,8 @@ related_publications). A missing title or description is filled from the run.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,22 +70,31 @@ def publish_run(
     """Bundle `run_dir` and publish it; rerunning resumes and never duplicates the dataset.
 
     `token`: the API token, or a callable that looks it up (the command line and the publish
-    flow pass `flows.secrets.dataverse_token`); None means $DATAVERSE_API_TOKEN. It is
+    flow pass `flows.dataverse_secret.dataverse_token`); None means $DATAVERSE_API_TOKEN. It is
     resolved after the metadata check and before the bundle is assembled, so that a missing
     token is reported before anything slow starts.
     """
     run_dir = Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        raise FileNotFoundError(f"{run_dir} is not an A4NN run directory (no run.json)")
     metadata = run_metadata(run_dir, metadata_file)
     metadata.validate()
     token = resolve_token(token)
-    bundle = make_bundle(run_dir, checkpoints=checkpoints)
-    print(f"bundle {bundle.path}: {bundle.files} files, {bundle.human_size()}")
-    return publish_bundle(
-        bundle.path,
-        server=server,
-        collection=collection,
-        metadata=metadata,
-        token=token,
-        release=release,
-        state_file=run_dir / "publish.json",
-    )
+    # The bundle is staged in a hidden folder of the run (hard links need the same file
+    # system) and removed afterwards: a published run keeps no second run.json inside it,
+    # which `analyzer.load_commons` would otherwise load as another run.
+    staging = Path(tempfile.mkdtemp(prefix=".a4nn-bundle-", dir=run_dir))
+    try:
+        bundle = make_bundle(run_dir, out=staging / "bundle", checkpoints=checkpoints)
+        return publish_bundle(
+            bundle.path,
+            server=server,
+            collection=collection,
+            metadata=metadata,
+            token=token,
+            release=release,
+            state_file=run_dir / "publish.json",
+            label=str(run_dir),
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -129,3 +129,104 @@ def test_publish_flow_publishes_once(tiny_run, tmp_path, monkeypatch, prefect_ap
     assert first["uploaded"] > 0 and again["uploaded"] == 0
     assert first["version"] == "1.0"
     assert len(dv.datasets) == 1
+
+
+# -- issue 19: what a scientist does next ---------------------------------------------------
+def _reevaluate(run_dir: Path, model_id: int, epoch: int) -> float:
+    """Validation accuracy of `load_model(run_dir, model_id, epoch)` on the run's data."""
+    import torch
+    import yaml
+
+    from a4nn.config import config_from_dict
+    from a4nn.dataset import prepare_data
+    from a4nn.reload import load_model
+    from a4nn.train import TensorData, evaluate
+
+    cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()), "config")
+    arrays = prepare_data(cfg.data, progress=False, seed=cfg.seed)
+    data = TensorData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_val, arrays.y_val)
+    model = load_model(run_dir, model_id, epoch)
+    _, acc = evaluate(model, data.x_val, data.y_val, cfg.train.batch_size, torch.device("cpu"))
+    return acc
+
+
+def _check_every_model_reloads(run_dir: Path) -> int:
+    """Every model at its first and last epoch re-evaluates to its recorded val_acc."""
+    epochs = load_run(run_dir).epochs
+    checked = 0
+    for model_id, rows in epochs.groupby("model_id"):
+        for epoch in sorted({int(rows["epoch"].min()), int(rows["epoch"].max())}):
+            recorded = float(rows.loc[rows["epoch"] == epoch, "val_acc"].iloc[0])
+            assert _reevaluate(run_dir, int(model_id), epoch) == pytest.approx(
+                recorded, abs=1e-6
+            ), (model_id, epoch)
+            checked += 1
+    return checked
+
+
+def test_fetched_bundle_with_checkpoints_reloads_any_model_any_epoch(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "dataverse.yaml").write_text(
+        "authors: [{name: 'Doe, Jane'}]\ncontacts: [{name: 'Jane Doe', email: 'jane@example.org'}]\n"
+    )
+    monkeypatch.setenv("DATAVERSE_API_TOKEN", TOKEN)
+    with DataverseStandin(tokens={TOKEN: "@admin"}, collections=("a4nn",)) as dv:
+        capsys.readouterr()
+        args = ["publish", str(run), "--server", dv.url, "--collection", "a4nn"]
+        assert main([*args, "--checkpoints"]) == 0
+        out = capsys.readouterr().out
+        pid = next(w.rstrip(",") for w in out.split() if w.startswith("doi:"))
+        dest = tmp_path / "commons"
+        assert main(["fetch", pid, "--server", dv.url, "--out", str(dest / "fetched")]) == 0
+    # the messages: one size, in one unit; a draft is called a draft
+    assert len([line for line in out.splitlines() if line.startswith("bundle ")]) == 1
+    assert "bytes" not in out and "KiB" not in out and "MiB" not in out
+    assert "draft" in out and "published" not in out
+    # the run keeps no bundle (it would load twice from a commons folder)
+    assert not (run / "bundle").exists() and not list(run.glob(".a4nn-bundle-*"))
+    fetched = dest / "fetched"
+    for model_dir in sorted((run / "models").iterdir()):
+        assert (fetched / "models" / model_dir.name / "epochs.csv").is_file()
+    assert _check_every_model_reloads(fetched) >= 2 * len(list((run / "models").iterdir()))
+    assert list(load_commons(dest).runs) == ["tiny"]
+
+
+def test_moved_run_directory_reloads(tiny_run, tmp_path):
+    """A run directory moved to another folder (data gone too) still rebuilds its models."""
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(tiny_run, moved)
+    assert _check_every_model_reloads(moved) > 0  # the data is still at its path here
+    from a4nn.reload import load_model
+
+    data = Path(load_run(moved).runs["copy"]["dataset"]["path"])
+    hidden = data.with_name(data.name + ".away")
+    data.rename(hidden)
+    try:
+        assert load_model(moved, 0) is not None  # no data needed to rebuild
+    finally:
+        hidden.rename(data)
+
+
+def test_publish_draft_and_release_messages(published, capsys):
+    run, dv, out = published
+    assert "draft (never released" in out and "--release major" in out
+    args = ["publish", str(run), "--server", dv.url, "--collection", "a4nn"]
+    assert main([*args, "--release", "major"]) == 0
+    out = capsys.readouterr().out
+    assert "published doi:" in out and "released as version 1.0" in out
+
+
+def test_server_outage_exits_4_user_errors_exit_2(published, capsys):
+    run, dv, _ = published
+    dv.inject("GET", r".*", "status", status=503, times=1000)
+    args = ["publish", str(run), "--server", dv.url, "--collection", "a4nn"]
+    assert main(args) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("a4nn: error: the server or the network failed:")
+    assert "run the same command again later" in err
+    dv.faults.clear()
+    assert main([*args[:-1], "no-such-collection"]) == 2  # 404: the user's to fix
+    assert "no-such-collection" in capsys.readouterr().err

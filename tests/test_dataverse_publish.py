@@ -27,6 +27,7 @@ from lineage.dataverse import (
     publish_bundle,
 )
 from lineage.dataverse.files import BundleError
+from lineage.sizes import human_size
 from tests.dataverse_standin import DataverseStandin
 
 TOKEN = "tok-SECRET-5f3a9c1e"
@@ -84,8 +85,9 @@ def test_round_trip_byte_identical_and_tables_equal(dv, bundle, tmp_path, capsys
     report = publish(bundle, dv, release="major", progress=True)
     printed = capsys.readouterr().out
     size = sum(len(v) for v in files_of(bundle).values())
-    assert "5 files" in printed and f"({size} bytes)" in printed  # size before uploading
-    assert printed.index(f"({size} bytes)") < printed.index("upload")
+    shown = f"5 files, {human_size(size)}\n"  # the size, once, in one unit, before uploading
+    assert shown in printed and "bytes)" not in printed
+    assert printed.index(shown) < printed.index("upload")
     assert report.size_bytes == size and report.n_files == 5
     assert report.created and report.version == "1.0" and report.released
     assert sorted(report.uploaded) == sorted(files_of(bundle))
@@ -316,14 +318,15 @@ def test_missing_token_is_reported_before_the_bundle_is_read(dv, bundle, monkeyp
 
 @pytest.mark.slow
 def test_dataverse_token_from_prefect_secret_block(prefect_api, monkeypatch) -> None:
-    """flows.secrets: with DATAVERSE_API_TOKEN unset, the Prefect Secret block supplies it."""
+    """flows.dataverse_secret: with DATAVERSE_API_TOKEN unset, the Prefect Secret block supplies it."""
     from prefect.blocks.system import Secret
 
-    from flows.secrets import dataverse_token
+    from flows.dataverse_secret import dataverse_token
 
     monkeypatch.setenv("DATAVERSE_API_TOKEN", "from-env")
     assert dataverse_token() == "from-env"
     monkeypatch.delenv("DATAVERSE_API_TOKEN")
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)  # the block is read from this server
     Secret(value="tok-from-prefect").save("dataverse-api-token", overwrite=True)
     try:
         assert dataverse_token() == "tok-from-prefect"
@@ -331,3 +334,25 @@ def test_dataverse_token_from_prefect_secret_block(prefect_api, monkeypatch) -> 
         Secret.delete("dataverse-api-token")
     with pytest.raises(TokenError, match="no Prefect Secret block named 'dataverse-api-token'"):
         dataverse_token()
+
+
+def test_no_token_and_no_prefect_server_fails_at_once_without_prefect(
+    tmp_path, monkeypatch
+) -> None:
+    """With no token and no Prefect API configured, the lookup reports the missing token at
+    once: it neither imports Prefect nor starts its temporary server to look for a block."""
+    import sys
+
+    from flows.dataverse_secret import dataverse_token, prefect_api_configured
+
+    for var in ("DATAVERSE_API_TOKEN", "PREFECT_API_URL", "PREFECT_PROFILES_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "prefect.blocks.system", None)  # importing it fails
+    assert not prefect_api_configured()
+    with pytest.raises(TokenError, match="set DATAVERSE_API_TOKEN.*no block was read"):
+        dataverse_token()
+    (tmp_path / "profiles.toml").write_text(
+        'active = "work"\n[profiles.work]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n'
+    )
+    assert prefect_api_configured()  # a profile's server is asked (not tried here)

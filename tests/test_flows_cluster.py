@@ -125,13 +125,100 @@ def test_slurm_job_script_one_worker_per_gpu():
     assert "--preload flows.gpu_pin" in script
 
 
-def test_pbs_job_script_single_gpu_jobs_need_no_pinning():
+def test_pbs_job_script_single_gpu_jobs():
     orch = OrchestrationConfig(
         cluster="pbs", jobqueue={"queue": "gpuq", "job_extra_directives": ["-l ngpus=1"]}
     )
     script = job_script(orch)
     assert "#PBS -q gpuq" in script and "#PBS -l ngpus=1" in script
-    assert "--resources GPU=1" in script and "gpu_pin" not in script
+    assert "--resources GPU=1" in script
+    assert "export A4NN_WORKERS_PER_JOB=1" in script  # the preload checks the job's GPU
+
+
+# -- issue 19, item 6: jobs that get their GPUs, workers that outlive no job ----------------
+def test_slurm_gpu_request_is_derived_from_gpus_per_job():
+    orch = OrchestrationConfig(cluster="slurm", jobqueue={"gpus_per_job": 4, "cores": 16})
+    script = job_script(orch)
+    assert "#SBATCH --gres=gpu:4" in script and "--nworkers 4" in script
+    assert "export A4NN_WORKERS_PER_JOB=4" in script and "export A4NN_SHARE_GPUS=0" in script
+    # an explicit request for as many (or more) GPUs is kept as written, not doubled
+    orch = OrchestrationConfig(
+        cluster="slurm", jobqueue={"gpus_per_job": 2, "job_extra_directives": ["--gpus=a100:2"]}
+    )
+    script = job_script(orch)
+    assert "#SBATCH --gpus=a100:2" in script and "--gres" not in script
+
+
+def test_pbs_gpu_request_is_derived_from_gpus_per_job():
+    orch = OrchestrationConfig(
+        cluster="pbs", jobqueue={"gpus_per_job": 2, "cores": 8, "memory": "32GB"}
+    )
+    assert "#PBS -l select=1:ncpus=8:ngpus=2:mem=32GB" in job_script(orch)
+
+
+@pytest.mark.parametrize(
+    "jobqueue, fields",
+    [
+        ({"gpus_per_job": 4, "job_extra_directives": ["--gres=gpu:2"]}, "job_extra_directives"),
+        ({"gpus_per_job": 2, "job_extra_directives": ["-G 1"]}, "job_extra_directives"),
+        ({"gpus_per_job": 1, "resource_spec": "select=1:ncpus=4:mem=8GB"}, "resource_spec"),
+        ({"gpus_per_job": 2, "resource_spec": "select=1:ncpus=4:ngpus=1"}, "resource_spec"),
+    ],
+)
+def test_workers_claiming_gpus_their_jobs_do_not_request_is_an_error(jobqueue, fields):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"orchestration": {"cluster": "slurm", "jobqueue": jobqueue}}, "c.yaml")
+    text = str(err.value)
+    assert f"orchestration.jobqueue.{fields}" in text
+    assert "orchestration.jobqueue.gpus_per_job" in text
+
+
+def test_worker_lifetime_is_shorter_than_the_walltime_and_staggered():
+    orch = OrchestrationConfig(cluster="slurm", jobqueue={"walltime": "12:00:00"})
+    script = job_script(orch)
+    assert "--lifetime 11h19m --lifetime-stagger 5m" in script
+    orch = OrchestrationConfig(
+        cluster="slurm", jobqueue={"walltime": "01:00:00", "worker_lifetime": "50m"}
+    )
+    assert "--lifetime 50m --lifetime-stagger 3m" in job_script(orch)
+    orch = OrchestrationConfig(cluster="slurm", jobqueue={"worker_lifetime": "off"})
+    assert "--lifetime" not in job_script(orch)
+    with pytest.raises(ConfigError, match="must be shorter than orchestration.jobqueue.walltime"):
+        config_from_dict(
+            {"orchestration": {"cluster": "pbs", "jobqueue": {"worker_lifetime": "5h"}}}, "c.yaml"
+        )
+
+
+@pytest.mark.parametrize(
+    "name, visible, workers, share, expected",
+    [
+        ("J-0", "4,5,6,7", 4, False, "4"),
+        ("J-3", "4,5,6,7", 4, False, "7"),
+        ("J", "3", 1, False, None),  # one GPU: the batch system pinned it already
+        ("J", "2,3", 1, False, "2"),
+        ("J-3", "4,5", 4, True, "5"),  # sharing allowed: 2 workers per GPU
+    ],
+)
+def test_gpu_pin_with_the_jobs_worker_count(name, visible, workers, share, expected):
+    assert pinned_device(name, visible, workers, share) == expected
+
+
+@pytest.mark.parametrize(
+    "visible, workers, message",
+    [
+        ("4,5", 4, "sees only 2 GPU"),
+        ("", 1, "sees no GPU"),
+        (None, 2, "sees no GPU"),
+        ("-1", 1, "sees no GPU"),
+    ],
+)
+def test_gpu_pin_never_puts_two_workers_on_one_gpu(visible, workers, message):
+    from flows.gpu_pin import GpuPinError
+
+    with pytest.raises(GpuPinError, match=message):
+        pinned_device("J-1", visible, workers)
+    with pytest.raises(GpuPinError, match="would share a GPU"):
+        pinned_device("J-2", "0,1", None)  # an older job script: no wrap-around either
 
 
 @pytest.mark.parametrize(

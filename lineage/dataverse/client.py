@@ -7,7 +7,8 @@ pyDataverse sends the requests; this module adds what a long unattended publish 
   5xx, 429 and timeouts or dropped connections, around each public pyDataverse call;
 - one error type per failure a user can act on, with a message naming the server, the action
   and what to do (401 token rejected, 403 permission, 404 collection/dataset missing);
-- token hygiene: the token travels only in the `X-Dataverse-key` header; it is never put in
+- token hygiene: the token travels only in the `X-Dataverse-key` header, never to another host
+  (downloads drop it on a redirect off the server); it is never put in
   a URL, and any message we raise is scrubbed of it.
 """
 
@@ -95,7 +96,7 @@ class RetryPolicy:
 
 def resolve_token(source: str | Callable[[], str] | None = None) -> str:
     """The API token: `source` if it is a non-empty string, what `source()` returns if it is
-    a callable (a lookup of the caller's, e.g. flows.secrets.dataverse_token), else
+    a callable (a lookup of the caller's, e.g. flows.dataverse_secret.dataverse_token), else
     $DATAVERSE_API_TOKEN; TokenError when none of them gives one."""
     if callable(source):
         source = source()
@@ -175,6 +176,7 @@ class DataverseClient:
         self._token = token or None
         self._sleep = sleep
         auth = _DataverseAuth(self._token, self.retry.timeout)
+        self._auth = auth
         self.native = NativeApi(self.server, auth=auth)
         self.access = DataAccessApi(self.server, auth=auth)
 
@@ -439,13 +441,47 @@ class DataverseClient:
 
     # -- Data Access API -------------------------------------------------------------------------
 
+    def _keeps_token(self, url: httpx.URL) -> bool:
+        """Whether a request to `url` may carry the token: the server's own origin, or its
+        host upgraded from http to https (default ports), as httpx decides for Authorization."""
+        server = httpx.URL(self.server)
+        if url.host != server.host:
+            return False
+        if (url.scheme, url.port) == (server.scheme, server.port):
+            return True
+        return (server.scheme, url.scheme) == ("http", "https") and (
+            server.port in (None, 80) and url.port in (None, 443)
+        )
+
+    def _get_download(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
+        """GET a Data Access API URL, following redirects without leaking the token.
+
+        Downloads are where Dataverse redirects (to S3 or another store's signed URL), and
+        httpx forwards every header but `Authorization` to the redirect's host. This
+        request goes through an `httpx.Client` of its own, whose request hook (public httpx
+        `event_hooks`) removes `X-Dataverse-key` from any request to another host, the
+        redirects included, so the token never leaves the server it was meant for."""
+
+        def drop_foreign_key(request: httpx.Request) -> None:
+            if not self._keeps_token(request.url):
+                request.headers.pop("X-Dataverse-key", None)
+
+        with httpx.Client(
+            auth=self._auth,
+            follow_redirects=True,
+            timeout=self.retry.timeout,
+            event_hooks={"request": [drop_foreign_key]},
+            headers={"User-Agent": "pydataverse"},
+        ) as client:
+            return client.get(url, params=params)
+
     def download_file(self, file_id: int, *, original: bool = False, label: str = "") -> bytes:
         """GET /api/access/datafile/{id}[?format=original]: the file's bytes."""
+        url = f"{self.access.base_url_api_data_access}/datafile/{int(file_id)}"
+        params = {"format": "original"} if original else None
         resp = self.request(
             f"download {label or f'file id {file_id}'}",
-            lambda: self.access.get_datafile(
-                file_id, data_format="original" if original else None, is_pid=False
-            ),
+            lambda: self._get_download(url, params),
             what=f"file id {file_id}",
         )
         return resp.content
@@ -458,7 +494,7 @@ class DataverseClient:
             params["format"] = "original"
         resp = self.request(
             f"download dataset {pid} as a zip",
-            lambda: self.access.get_request(url, params=params),
+            lambda: self._get_download(url, params),
             what=f"dataset {pid}",
         )
         return resp.content

@@ -21,6 +21,7 @@ from typing import Any
 from lineage.atomic import atomic_write_bytes
 from lineage.dataverse.client import TOKEN_ENV, DataverseClient, DataverseError, RetryPolicy
 from lineage.dataverse.files import digest, human_size
+from lineage.provenance import CRATE_FILE, validate_crate
 from lineage.safe_unpack import (
     UnsafeArchiveError,
     archive_kind,
@@ -181,6 +182,10 @@ def _fetch(
     if unpack_archives:
         for rf in files:
             _unpack(out.joinpath(*rf.rel.parts), say)
+    fetched = {rf.rel.as_posix() for rf in files}
+    if CRATE_FILE in fetched:  # an A4NN bundle: hold its files against its RO-Crate
+        validate_crate(out, only=fetched)
+        say(f"{CRATE_FILE}: a valid Workflow Run RO-Crate of the fetched files")
     say(f"fetched {pid} into {out}")
     return out
 

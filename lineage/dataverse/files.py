@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from lineage.sizes import human_size
+
 __all__ = ["BundleError", "LocalFile", "digest", "human_size", "scan_bundle"]
 
 # Dataverse rewrites directory labels outside this alphabet and strips leading/trailing
@@ -43,15 +45,6 @@ def digest(path: Path, algorithm: str = "MD5") -> str:
     name = _HASHES.get(algorithm.upper(), algorithm.lower())
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, name).hexdigest()
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
 
 
 def _check_names(rel: PurePosixPath) -> None:

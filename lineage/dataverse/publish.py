@@ -63,6 +63,19 @@ class PublishReport:
     released: bool = False  # whether this call released a new version
     metadata_updated: bool = False
     state_file: Path | None = None
+    draft: bool = True  # the dataset has unpublished changes (a draft) after this call
+
+    def status_text(self) -> str:
+        """What the dataset is now, said as it is: 'released as version 1.0',
+        'draft (never released)', or 'draft; version 1.0 is the latest release'."""
+        if not self.draft:
+            return f"released as version {self.version}"
+        if self.version == "DRAFT":
+            return "draft (never released: others cannot see it until it is released)"
+        return (
+            f"draft with unreleased changes; version {self.version} is the latest release "
+            "(others see that one)"
+        )
 
 
 def _now() -> str:
@@ -187,6 +200,7 @@ def publish_bundle(
     state_file: Path | None = None,
     progress: bool = True,
     retry: RetryPolicy | None = None,
+    label: str | None = None,
 ) -> PublishReport:
     """Create (once) a dataset in `collection` on `server`, upload the bundle's files into it,
     and release a `major` or `minor` version when `release` is given (None leaves a draft).
@@ -194,7 +208,8 @@ def publish_bundle(
     The state file (default `bundle_dir/publish.json`, never uploaded) records the persistent
     id and uploaded files, so that a rerun resumes instead of starting over. `token` is the
     API token or a callable that looks it up (called once, before the files are read);
-    None means $DATAVERSE_API_TOKEN.
+    None means $DATAVERSE_API_TOKEN. `label` names the bundle in the messages (default: its
+    folder).
     """
     say: Callable[[str], None] = print if progress else (lambda _msg: None)
     if release not in (None, "major", "minor"):
@@ -207,7 +222,7 @@ def publish_bundle(
     token = resolve_token(token)  # a missing token is reported before the files are hashed
     files = scan_bundle(bundle_dir, exclude=(state_path,))
     total = sum(f.size for f in files)
-    say(f"bundle {bundle_dir}: {len(files)} files, {human_size(total)} ({total} bytes)")
+    say(f"bundle {label or bundle_dir}: {len(files)} files, {human_size(total)}")
 
     with DataverseClient(server, token, retry=retry) as client:
         return _publish(client, files, total, body, state_path, collection, release, say)
@@ -279,7 +294,7 @@ def _publish(
     _sync_files(run, pid, files, _remote_files(dataset), report)
     _release(run, pid, release, report)
     run.save()
-    say(f"done: {report.dataset_url} ({report.version})")
+    say(f"done: {report.dataset_url} ({report.status_text()})")
     return report
 
 
@@ -416,3 +431,6 @@ def _release(run: _Run, pid: str, release: str | None, report: PublishReport) ->
         say(f"released {pid} as version {_version(latest)}")
     if latest["versionState"] == "RELEASED":
         report.version = _version(latest)
+        report.draft = False
+    elif run.target["releases"]:  # a draft on top of a release made earlier
+        report.version = run.target["releases"][-1]["version"]
