@@ -142,7 +142,12 @@ def learning_curves(
         c = c.sort_values("epoch")
         stopped = bool(info.loc[mid, "stopped_early"]) if mid in info.index else False
         ax.plot(
-            c["epoch"] + 1, c["val_acc"], lw=0.8, alpha=0.8, color=COLORS[1] if stopped else "0.55"
+            c["epoch"] + 1,
+            c["val_acc"],
+            lw=0.8,
+            alpha=0.8,
+            color=COLORS[1] if stopped else "0.55",
+            gid=f"model {mid}",
         )
         if stopped:
             ax.plot(c["epoch"].iloc[-1] + 1, info.loc[mid, "fitness"], "x", color=COLORS[1], ms=5)
