@@ -109,7 +109,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except (AnalyzerError, KeyError) as err:
         raise UserError(str(err)) from None
     src = sources[0]
-    default = src / "report.html" if src.is_dir() else src.with_suffix(".report.html")
+    default = src / "report.html" if src.is_dir() else Path(f"{src.stem}.report.html")
     out = Path(args.out) if args.out else default
     print(text_summary(tables))
     write_report(tables, out)

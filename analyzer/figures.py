@@ -82,7 +82,7 @@ def learning_curve(t: Tables, model_id: int, run: str | None = None, ax: Any = N
             edgecolors=COLORS[1],
             label=f"{int(rejected.sum())} predictions rejected (outside 0-100 %)",
         )
-        if rejected.sum() <= 6:  # their values, while they stay legible
+        if rejected.sum() <= 3:  # their values, while they stay legible
             for xi, p in zip(x[rejected], pred[rejected], strict=True):
                 ax.annotate(
                     f"{p:.1f}",
