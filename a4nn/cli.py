@@ -111,7 +111,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     src = sources[0]
     default = src / "report.html" if src.is_dir() else Path(f"{src.stem}.report.html")
     out = Path(args.out) if args.out else default
-    print(text_summary(tables))
+    if not args.quiet:
+        print(text_summary(tables))
     write_report(tables, out)
     print(f"Report: {out.resolve()}")
     return 0
@@ -210,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="run directory, commons download or A4NN commons CSV")
     report.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="more runs shown beside it")
     report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
+    report.add_argument("--quiet", action="store_true", help="print only the report's path")
     report.set_defaults(func=_cmd_report)
     return p
 
