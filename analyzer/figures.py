@@ -181,7 +181,7 @@ def pareto_fronts(
     runs = runs or t.run_names
     models = ok_models(t.models[t.models["run"].isin(runs)])
     ref = ref or reference_point(models)
-    fig, axes = _fig(min(4.2 * len(runs), 14), 4.0, ncols=len(runs), sharey=True)
+    fig, axes = _fig(min(max(4.2 * len(runs), 6.0), 14), 4.2, ncols=len(runs), sharey=True)
     xmax = float(models["mflops"].max()) if len(models) else 1.0
     for i, (ax, run) in enumerate(zip(axes, runs, strict=True)):
         m = models[models["run"] == run]
@@ -206,7 +206,7 @@ def pareto_fronts(
         ax.legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel(f"{_acc_label(acc)} (%)")
     fig.suptitle(
-        f"Pareto fronts; hypervolume reference point: accuracy {ref[0]:g} %, {ref[1]:,.3g} MFLOPs",
+        f"Pareto fronts\nhypervolume reference point: accuracy {ref[0]:g} %, {ref[1]:,.3g} MFLOPs",
         fontsize=10,
     )
     return fig
