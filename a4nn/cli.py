@@ -5,7 +5,7 @@
     a4nn engine replay CURVES [--preset paper|default] [--config ENGINE.yaml] [--json]
     a4nn publish RUN_DIR --server URL --collection ALIAS
     a4nn fetch DOI --server URL --out DIR
-    a4nn report RUN_DIR
+    a4nn report RUN_DIR [--compare RUN_DIR ...] [--out FILE.html]
 
 User errors (bad config, missing files, bad values) print one clear message and exit 2;
 no traceback.
@@ -118,9 +118,21 @@ def _strict_json(value: object) -> object:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from a4nn.summary import format_summary, summarize
+    from analyzer import AnalyzerError, load
+    from analyzer.report import text_summary, write_report
 
-    print(format_summary(summarize(Path(args.run_dir))))
+    sources = [Path(args.run_dir), *(Path(p) for p in args.compare or [])]
+    try:
+        tables = load(*sources)
+    except (AnalyzerError, KeyError) as err:
+        raise UserError(str(err)) from None
+    src = sources[0]
+    default = src / "report.html" if src.is_dir() else Path(f"{src.stem}.report.html")
+    out = Path(args.out) if args.out else default
+    if not args.quiet:
+        print(text_summary(tables))
+    write_report(tables, out)
+    print(f"Report: {out.resolve()}")
     return 0
 
 
@@ -257,8 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--out", required=True)
     fetch.set_defaults(func=_cmd_fetch)
 
-    report = sub.add_parser("report", help="summarise a run directory")
-    report.add_argument("run_dir")
+    report = sub.add_parser(
+        "report", help="summarise runs and write one self-contained HTML report"
+    )
+    report.add_argument("run_dir", help="run directory, commons download or A4NN commons CSV")
+    report.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="more runs shown beside it")
+    report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
+    report.add_argument("--quiet", action="store_true", help="print only the report's path")
     report.set_defaults(func=_cmd_report)
     return p
 

@@ -1,17 +1,45 @@
 """Terminal progress for a search: one line per epoch and per finished model.
 
 Plain lines rather than a live widget so the output reads the same in a terminal, a log
-file, a Prefect log or CI.
+file, a Prefect log or CI. An epoch line shows the epoch against the budget (1-based),
+the validation accuracy and the engine's prediction as the NAS would get it
+(`prediction_text`: a prediction outside 0-100 % is marked "rejected").
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from typing import Any, TextIO
 
 from a4nn.types import Candidate, Result
+
+VALUE_RANGE = (0.0, 100.0)  # accuracy in percent: the engine rejects predictions outside
+
+
+def prediction_text(
+    prediction: Any, value_range: tuple[float | None, float | None] = VALUE_RANGE
+) -> str:
+    """What the engine would hand the NAS, as the progress shows it.
+
+    A prediction inside the fitness range is shown as is ("97.50"): were its predictions
+    to converge, that is the fitness the NAS gets. One outside the range (the paper's
+    curve fit easily overshoots: "101.29") is never handed on; it is shown as
+    "rejected (101.29)". No prediction yet (the first epochs, a failed fit): "-".
+    """
+    try:
+        p = float(prediction)
+    except (TypeError, ValueError):
+        return "-"
+    if not math.isfinite(p):
+        return "-"
+    lo, hi = value_range
+    if (lo is not None and p < lo) or (hi is not None and p > hi):
+        shown = f"{p:.2f}" if abs(p) < 1e6 else f"{p:.3g}"
+        return f"rejected ({shown})"
+    return f"{p:.2f}"
 
 
 class ProgressReporter:
@@ -38,12 +66,11 @@ class ProgressReporter:
         self.epochs_done += 1
         if not self.per_epoch:
             return
-        pred = row.get("prediction")
-        pred_s = f"{pred:6.2f}" if isinstance(pred, float) and pred == pred else "   -  "
+        pred_s = prediction_text(row.get("prediction"))
         self._print(
-            f"  model {cand.model_id:>4} epoch {int(row['epoch']):>3}: "
-            f"val {row['val_acc']:6.2f}%  pred {pred_s}"
-            + ("  converged" if row.get("converged") else "")
+            f"  model {cand.model_id:>4} epoch {int(row['epoch']) + 1:>3}/{self.epochs_budget}: "
+            f"val {row['val_acc']:6.2f}%  predicted {pred_s:>6}"
+            + ("  -> converged: stopped early" if row.get("converged") else "")
         )
 
     def on_result(self, cand: Candidate, res: Result) -> None:

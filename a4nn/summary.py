@@ -63,7 +63,12 @@ def summarize(run_dir: Path) -> RunSummary:
         run_dir=run_dir,
         models=len(models),
         failed=int((models["status"] == "failed").sum()),
-        converged=int((models["status"] == "converged").sum()),
+        # a stop at the budget's last epoch saves nothing: not "early"
+        converged=int(
+            (
+                (models["status"] == "converged") & (models["epochs_trained"] < budget_per_model)
+            ).sum()
+        ),
         epochs_trained=int(models["epochs_trained"].sum()),
         epochs_budget=budget_per_model * len(models),
         best_val_acc=float(ok["best_val_acc"].max()) if not ok.empty else float("nan"),

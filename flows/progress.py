@@ -2,7 +2,9 @@
 
 Workers publish small events (`start`, `epoch`) on the Dask event topic `a4nn-progress`
 (`publish`); the flow process subscribes and keeps a `ProgressBoard`: per worker slot
-(GPU) the model it trains and its epoch against the budget, models done and running,
+(GPU) the model it trains, its epoch against the budget, its validation accuracy and the
+engine's prediction as the NAS would get it (one outside 0-100 % is shown as
+"rejected (101.29)": the engine never hands it on), models done and running,
 epochs trained against the budget of the finished models, and the best accuracy so far.
 On a terminal it redraws in place (rich Live); elsewhere (a log file, CI, a Prefect log)
 it prints one line per finished model, so logs stay readable.
@@ -18,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from a4nn.progress import prediction_text
 from a4nn.types import Candidate, Result
 
 TOPIC = "a4nn-progress"
@@ -155,7 +158,7 @@ class ProgressBoard:
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False)
-        for col in ("worker", "GPU", "model", "epoch", "val acc", "predicted"):
+        for col in ("worker", "GPU", "model", "epoch", "val acc", "predicted (to the NAS)"):
             table.add_column(col, justify="left" if col == "worker" else "right")
         with self._lock:
             for slot in sorted(self.slots.values(), key=lambda s: s.worker):
@@ -166,8 +169,8 @@ class ProgressBoard:
                     str(slot.model_id) if busy else "idle",
                     f"{slot.epoch + 1}/{self.epochs_budget}" if busy else "",
                     f"{slot.val_acc:.2f}" if busy and slot.val_acc == slot.val_acc else "",
-                    f"{slot.prediction:.2f}"
-                    if busy and slot.prediction == slot.prediction and abs(slot.prediction) < 1e6
+                    prediction_text(slot.prediction)
+                    if busy and slot.val_acc == slot.val_acc
                     else "",
                 )
             head = self.headline()
