@@ -191,7 +191,7 @@ def test_fetched_bundle_with_checkpoints_reloads_any_model_any_epoch(
     for model_dir in sorted((run / "models").iterdir()):
         assert (fetched / "models" / model_dir.name / "epochs.csv").is_file()
     assert _check_every_model_reloads(fetched) >= 2 * len(list((run / "models").iterdir()))
-    assert list(load_commons(dest).runs) == ["tiny"]
+    assert load_commons(dest).run_names == ["tiny"]
 
 
 def test_moved_run_directory_reloads(tiny_run, tmp_path):
@@ -201,7 +201,7 @@ def test_moved_run_directory_reloads(tiny_run, tmp_path):
     assert _check_every_model_reloads(moved) > 0  # the data is still at its path here
     from a4nn.reload import load_model
 
-    data = Path(load_run(moved).runs["copy"]["dataset"]["path"])
+    data = Path(load_run(moved).meta["copy"]["dataset"]["path"])
     hidden = data.with_name(data.name + ".away")
     data.rename(hidden)
     try:

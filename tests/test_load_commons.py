@@ -34,7 +34,7 @@ def test_each_run_once_even_with_a_bundle_left_inside(tmp_path):
     with pytest.warns(UserWarning, match="skipped 2 folder"):
         tables = load_commons(tmp_path)
     assert len(tables.models) == 14  # not 28
-    assert sorted(tables.runs) == ["alpha", "beta"]
+    assert sorted(tables.run_names) == ["alpha", "beta"]
     assert set(tables.skipped) == {"alpha/bundle", "beta/bundle"}
     assert "inside the run folder 'alpha'" in tables.skipped["alpha/bundle"]
 
@@ -45,7 +45,7 @@ def test_run_at_the_root_is_named_by_its_recorded_name(tmp_path):
         warnings.simplefilter("error")  # nothing skipped: no warning
         tables = load_commons(tmp_path)
     assert set(tables.models["run"]) == {"quickstart"}
-    assert list(tables.runs) == ["quickstart"] and tables.skipped == {}
+    assert tables.run_names == ["quickstart"] and tables.skipped == {}
 
 
 def test_names_shared_by_two_runs_get_their_folder(tmp_path):
@@ -53,7 +53,7 @@ def test_names_shared_by_two_runs_get_their_folder(tmp_path):
     fake_run(tmp_path / "b", "tiny")
     fake_run(tmp_path / "c", None)  # no recorded name: the folder
     tables = load_commons(tmp_path)
-    assert sorted(tables.runs) == ["c", "tiny (a/r)", "tiny (b)"]
+    assert sorted(tables.run_names) == ["c", "tiny (a/r)", "tiny (b)"]
 
 
 def test_hidden_and_unreadable_folders_are_reported(tmp_path):
@@ -63,7 +63,7 @@ def test_hidden_and_unreadable_folders_are_reported(tmp_path):
     (broken / "models.csv").unlink()
     with pytest.warns(UserWarning) as record:
         tables = load_commons(tmp_path)
-    assert list(tables.runs) == ["good"]
+    assert tables.run_names == ["good"]
     assert tables.skipped[".fetch-partial"].startswith("hidden folder")
     assert "cannot be read" in tables.skipped["broken"]
     message = str(record[0].message)

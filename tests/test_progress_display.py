@@ -22,7 +22,7 @@ def test_prediction_text():
 def test_per_epoch_lines_mark_rejected_predictions():
     out = io.StringIO()
     rep = ProgressReporter(10, stream=out)
-    cand = Candidate(3, [[1]])
+    cand = Candidate(3, "nsganet-macro", [[1]])
     rep.on_epoch(cand, {"epoch": 2, "val_acc": 91.0, "prediction": None})
     rep.on_epoch(cand, {"epoch": 3, "val_acc": 95.0, "prediction": 101.29})
     rep.on_epoch(cand, {"epoch": 4, "val_acc": 96.0, "prediction": 96.4, "converged": True})
