@@ -34,6 +34,7 @@ from lineage.atomic import atomic_write_bytes, atomic_write_json, atomic_write_t
 from lineage.schema import (
     EPOCH_COLUMNS,
     MODEL_COLUMNS,
+    SCHEMA_KEY,
     SCHEMA_VERSION,
     table_bytes,
     table_schema,
@@ -248,6 +249,8 @@ class RunDir:
                 if self.table_part(name, mid).exists()
             ]
             table = pa.concat_tables(parts) if parts else schema.empty_table()
+            # the cast dropped the parts' schema version; readers (read_table) need it
+            table = table.replace_schema_metadata({SCHEMA_KEY: SCHEMA_VERSION.encode()})
             atomic_write_bytes(self.root / f"{name}.parquet", table_bytes(table))
             atomic_write_text(
                 self.root / f"{name}.csv", _csv_bytes(table.to_pylist(), schema.names)
