@@ -296,11 +296,12 @@ class Timers:
 class TimedAdapter:
     """The session's adapter, with `ask`, `tell` and `state_dict` timed; all else forwarded."""
 
-    def __init__(self, adapter: Any, timers: Timers) -> None:
+    def __init__(self, adapter: Any, timers: Timers, state: bool = True) -> None:
         self._adapter = adapter
         self.ask = timers.wrap("ask", adapter.ask)
         self.tell = timers.wrap("tell", adapter.tell)
-        self.state_dict = timers.wrap("state_dict", adapter.state_dict)
+        # state=False: the session's saves are skipped, so is building what they save
+        self.state_dict = timers.wrap("state_dict", adapter.state_dict if state else dict)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._adapter, name)
@@ -419,6 +420,7 @@ class SimulatedExecutor:
                 md = self.run.model(job.cand.model_id)
                 md.write_epochs(job.rows)
                 md.write_meta({**job.meta, "result": job.result.to_dict()})
+            job.meta, job.rows = {}, []  # on disk now; a long search keeps only the timings
             self.finished.append(job)
             return job.cand, job.result
         finally:
@@ -821,7 +823,7 @@ def simulate(
         else:
             run.save_adapter_state = lambda state: None  # type: ignore[method-assign]
         adapter = session.adapter
-        session.adapter = TimedAdapter(adapter, timers)
+        session.adapter = TimedAdapter(adapter, timers, state=save_state == "every")
         ex = SimulatedExecutor(
             cfg,
             run,
