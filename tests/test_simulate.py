@@ -231,3 +231,12 @@ def test_cli_bad_inputs_are_one_message(tmp_path, tiny, capsys, extra, message):
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_save_state_final_saves_the_adapter_state_once(tmp_path, tiny):
+    cfg, _, curves_csv = tiny
+    out = tmp_path / "sim"
+    sim = simulate(cfg, load_curves(curves_csv), 2, out, save_state="final")
+    assert sim.totals["state_save"] == 0.0 and sim.totals["state_dict"] < 0.01
+    state = json.loads((out / "adapter_state.json").read_text())
+    assert state["counters"]["told"] == sim.models == 5
