@@ -3,6 +3,7 @@
     a4nn run CONFIG [--out DIR] [--resume]
     a4nn data xfel --out DIR [--intensity 1e14|1e15|1e16] [--n-train N] [--n-test N] [--seed S]
     a4nn engine replay CURVES [--preset paper|default] [--config ENGINE.yaml] [--json]
+    a4nn simulate CONFIG --curves CURVES --gpus N [--times CURVES] [--out DIR] [--json FILE]
     a4nn publish RUN_DIR --server URL --collection ALIAS
     a4nn fetch DOI --server URL --out DIR
     a4nn report RUN_DIR [--compare RUN_DIR ...] [--out FILE.html]
@@ -103,6 +104,49 @@ def _cmd_engine_replay(args: argparse.Namespace) -> int:
         print(json.dumps(_strict_json(report), indent=2, allow_nan=False))
     else:
         print(format_report(report))
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from a4nn.config import embedded_config_path, load_config
+    from a4nn.simulate import format_simulation, load_curves, simulate
+
+    if args.gpus < 1:
+        raise UserError(f"--gpus must be >= 1, got {args.gpus}")
+    config_path = Path(args.config)
+    if not config_path.exists() and args.config in EMBEDDED_CONFIGS:
+        cfg = load_config(embedded_config_path(args.config), base=Path.cwd())
+    else:
+        cfg = load_config(config_path)
+    curves = load_curves(
+        args.curves,
+        times=args.times,
+        epoch_seconds=args.epoch_seconds,
+        synthetic=args.synthetic,
+        seed=args.seed,
+        noise=args.noise,
+    )
+    out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-simulated"
+
+    def progress(done: int, total: int) -> None:
+        step = max(1, total // 10)
+        if not args.quiet and total and (done % step == 0 or done == total):
+            print(f"  {done}/{total} models", flush=True)
+
+    print(f"A4NN simulated search '{cfg.name}' on {args.gpus} virtual GPUs -> {out}")
+    sim = simulate(
+        cfg,
+        curves,
+        args.gpus,
+        out,
+        cost=args.cost,
+        memo=not args.no_memo,
+        save_state=args.save_state,
+        progress=progress,
+    )
+    print(format_simulation(sim))
+    if args.json:
+        Path(args.json).write_text(json.dumps(_strict_json(sim.to_dict()), indent=2) + "\n")
     return 0
 
 
@@ -253,6 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--config", help="engine YAML (overrides --preset)")
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
     rep.set_defaults(func=_cmd_engine_replay)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="replay a search on N virtual GPUs from recorded learning curves (docs/simulate.md)",
+    )
+    sim.add_argument("config", help="config YAML (or 'quickstart' / 'paper')")
+    sim.add_argument(
+        "--curves", required=True, help="A4NN commons CSV, a run's epochs.csv or a run directory"
+    )
+    sim.add_argument("--gpus", type=int, required=True, help="virtual GPUs (slots)")
+    sim.add_argument("--times", help="take epoch times from this recording (same formats)")
+    sim.add_argument("--epoch-seconds", type=float, help="constant epoch time when none recorded")
+    sim.add_argument("--synthetic", type=int, help="resample the curves into this many, with noise")
+    sim.add_argument("--noise", type=float, default=0.5, help="synthetic: accuracy noise, points")
+    sim.add_argument("--seed", type=int, default=0, help="synthetic: random seed")
+    sim.add_argument("--cost", default="auto", choices=["auto", "recorded", "space"])
+    sim.add_argument("--save-state", default="every", choices=["every", "final"])
+    sim.add_argument("--no-memo", action="store_true", help="replay every model's engine")
+    sim.add_argument("--out", help="run directory (default: runs/<name>-simulated)")
+    sim.add_argument("--json", help="also write the report as JSON to this file")
+    sim.add_argument("--quiet", action="store_true", help="no progress lines")
+    sim.set_defaults(func=_cmd_simulate)
 
     pub = sub.add_parser("publish", help="publish a run to a Dataverse collection")
     pub.add_argument("run_dir")
