@@ -21,6 +21,7 @@ the search early without a word: that is a `SchedulerError` naming the adapter.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from a4nn.types import Candidate, Result
@@ -157,5 +158,31 @@ def run_steady_state(
         session.record(res)
         if on_result is not None:
             on_result(cand, res)
-        session.tell([cand])
-        session.save_inflight(list(inflight.values()))
+        session.tell([cand])  # saves the adapter's state
+        session.save_inflight(list(inflight.values()), state=False)
+
+
+@dataclass
+class MemorySession:
+    """A session that keeps results in memory only (no run directory): what the scheduler
+    needs to drive an adapter in a benchmark or a test. Not resumable."""
+
+    adapter: Any
+    done_results: dict[int, Result] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)
+
+    def pending(self, cands: list[Candidate]) -> list[Candidate]:
+        return [c for c in cands if c.model_id not in self.done_results]
+
+    def record(self, res: Result) -> None:
+        self.done_results[res.model_id] = res
+        self.order.append(res.model_id)
+
+    def tell(self, cands: list[Candidate]) -> None:
+        self.adapter.tell([self.done_results[c.model_id] for c in cands])
+
+    def save_inflight(self, cands: list[Candidate], state: bool = True) -> None:
+        """Nothing to persist."""
+
+    def unfinished(self) -> list[Candidate]:
+        return []

@@ -190,13 +190,15 @@ class SearchSession:
         self.adapter.tell([self.done_results[c.model_id] for c in cands])
         self.run.save_adapter_state(self.adapter.state_dict())
 
-    def save_inflight(self, cands: list[Candidate]) -> None:
+    def save_inflight(self, cands: list[Candidate], state: bool = True) -> None:
         """Steady state: the candidates in flight, then the adapter's state that asked them.
 
         In that order: a kill in between re-proposes the same candidate from the older
-        state, and the scheduler de-duplicates it."""
-        self.run.update_meta(in_flight=[c.to_dict() for c in cands])
-        self.run.save_adapter_state(self.adapter.state_dict())
+        state, and the scheduler de-duplicates it. `state=False` after a `tell`, which has
+        just saved the state (a kill in between tells that model again: a no-op)."""
+        self.run.save_in_flight([c.to_dict() for c in cands])
+        if state:
+            self.run.save_adapter_state(self.adapter.state_dict())
 
     def unfinished(self) -> list[Candidate]:
         """Models with a folder but no recorded result (not done here, not in flight)."""
@@ -211,7 +213,7 @@ class SearchSession:
 
     def inflight(self) -> list[Candidate]:
         """The candidates a killed steady-state run had in flight."""
-        return [Candidate.from_dict(d) for d in self.run.read_meta().get("in_flight", [])]
+        return [Candidate.from_dict(d) for d in self.run.load_in_flight()]
 
     def record_dataset(self) -> None:
         """Fingerprint the data the run trains on (call once it exists)."""
@@ -296,4 +298,4 @@ def _run_local(session: SearchSession, cfg: RunConfig, resume: bool, reporter: A
     on_result = reporter.on_result if reporter is not None else None
     inflight = session.inflight() if resume else []
     run_schedule(session, InProcessExecutor(train_one), on_result, resume_inflight=inflight)
-    session.run.update_meta(in_flight=[])
+    session.run.save_in_flight([])

@@ -845,7 +845,7 @@ def simulate(
                 progress(len(points), total)
 
         run_schedule(session, ex, on_result)
-        run.update_meta(in_flight=[])
+        run.save_in_flight([])
         if save_state == "final":
             real_save(adapter.state_dict())
         t_finish = time.perf_counter()

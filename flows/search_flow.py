@@ -19,7 +19,7 @@ Faults:
 - a full disk or a permission error while recording: the same stop (`a4nn.faults`);
 - the flow killed: `--resume` reopens the run; finished models are not retrained, the
   adapter's state is restored, and for a steady-state adapter the candidates that were
-  in flight (kept in `run.json` as `in_flight`) are resubmitted;
+  in flight (kept in `in_flight.json`) are resubmitted;
 - a model that raises: `train_candidate` records it as failed, the search goes on.
 
 Without `PREFECT_API_URL` the flow runs on Prefect's ephemeral local API (SQLite); with
@@ -202,7 +202,7 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
             run_schedule(session, executor, board.on_result, resume_inflight=inflight)
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(progress_mod.TOPIC)
-        session.run.update_meta(in_flight=[])
+        session.run.save_in_flight([])
         wall = time.perf_counter() - t0
         session.finish(wall)
     return {

@@ -5,6 +5,7 @@
       run.json                 run metadata: name, status, start/end, versions, summary
       adapter_state.json       the NAS adapter's state after its last `tell` (for --resume)
       adapter_state.npz        its arrays, if it holds any (loaded without pickle)
+      in_flight.json           a steady-state search's candidates in training (for --resume)
       models.csv               one row per finished model (run-level table)
       epochs.csv               one row per epoch of every finished model (run-level table)
       models.parquet, epochs.parquet   the same tables, typed (joined from tables/ parts)
@@ -175,6 +176,17 @@ class RunDir:
         meta = self.read_meta()
         meta.update(fields)
         atomic_write_json(self.run_json, meta)
+
+    # -- candidates in flight (steady state) -------------------------------------
+    def save_in_flight(self, cands: list[dict[str, Any]]) -> None:
+        """The candidates a steady-state search has in flight (compact JSON, atomic)."""
+        atomic_write_text(self.root / "in_flight.json", json.dumps(cands, separators=(",", ":")))
+
+    def load_in_flight(self) -> list[dict[str, Any]]:
+        path = self.root / "in_flight.json"
+        if path.exists():
+            return list(read_json(path))
+        return list(self.read_meta().get("in_flight", []))  # runs from before in_flight.json
 
     # -- adapter state ----------------------------------------------------------
     def save_adapter_state(self, state: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ import pytest
 from a4nn.config import load_config
 from a4nn.registry import register_adapter
 from a4nn.search import run_search_local
+from lineage.run_dir import RunDir
 from tests.conftest import make_blob_arrays, tiny_config_dict
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
@@ -66,7 +67,7 @@ def test_flow_trains_the_same_models_as_the_plain_loop(reference_runs):
     assert (_tables(flow_out)[1]["engine_family"] == "previous_builds").any()
     meta = json.loads((flow_out / "run.json").read_text())
     assert meta["status"] == "finished" and meta["orchestration"]["slots"] == 2
-    assert meta["in_flight"] == []
+    assert RunDir(flow_out).load_in_flight() == []
 
 
 def test_prefect_records_one_task_run_per_model(reference_runs):
@@ -150,7 +151,7 @@ def test_async_mode_and_a_model_that_raises(tiny_config, tmp_path):
     assert len(epochs) == models["epochs_trained"].sum()
     assert not epochs.duplicated(["model_id", "epoch"]).any()
     meta = json.loads((out / "run.json").read_text())
-    assert meta["in_flight"] == [] and meta["orchestration"]["mode"] == "steady_state"
+    assert RunDir(out).load_in_flight() == [] and meta["orchestration"]["mode"] == "steady_state"
     state = json.loads((out / "adapter_state.json").read_text())
     assert state["mode"] == "steady_state" and state["counters"]["told"] == 5
 
@@ -407,7 +408,7 @@ def test_async_flow_kill_then_resume_proposes_what_it_would_have(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-    assert json.loads((out / "run.json").read_text())["in_flight"], "nothing was in flight"
+    assert RunDir(out).load_in_flight(), "nothing was in flight"
     _resume_to_the_end(config, out, prefect_api, _finished_epochs(out))
     assert max(_resumed(out)) >= 1  # the in-flight model went on from its checkpoint
     models, epochs = _tables(out)
@@ -424,4 +425,4 @@ def test_async_flow_kill_then_resume_proposes_what_it_would_have(
         rtol=1e-6,
     )
     meta = json.loads((out / "run.json").read_text())
-    assert meta["status"] == "finished" and meta["in_flight"] == []
+    assert meta["status"] == "finished" and RunDir(out).load_in_flight() == []

@@ -65,7 +65,7 @@ class TellLog(ReplaySession):
         self.tells.append([c.model_id for c in cands])
         super().tell(cands)
 
-    def save_inflight(self, cands):
+    def save_inflight(self, cands, state=True):
         self.saved_inflight.append(sorted(c.model_id for c in cands))
 
 

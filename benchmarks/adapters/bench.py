@@ -35,7 +35,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ import numpy as np
 import torch
 from scipy.stats import mannwhitneyu
 
-from a4nn.scheduler import run_schedule
+from a4nn.scheduler import MemorySession, run_schedule
 from a4nn.space import check_vector, sample_vector, space_size
 from a4nn.types import Candidate, Objective, Result
 from adapters.evolution.algorithm import make_evolution
@@ -154,28 +153,6 @@ class Timed:
             self.tell_s += time.perf_counter() - t
 
 
-@dataclass
-class Session:
-    """What `run_schedule` needs of a session, without a run directory."""
-
-    adapter: Any
-    done_results: dict[int, Result] = field(default_factory=dict)
-    order: list[int] = field(default_factory=list)
-
-    def pending(self, cands: list[Candidate]) -> list[Candidate]:
-        return [c for c in cands if c.model_id not in self.done_results]
-
-    def record(self, res: Result) -> None:
-        self.done_results[res.model_id] = res
-        self.order.append(res.model_id)
-
-    def tell(self, cands: list[Candidate]) -> None:
-        self.adapter.tell([self.done_results[c.model_id] for c in cands])
-
-    def save_inflight(self, cands: list[Candidate]) -> None:
-        pass
-
-
 class InstantExecutor:
     """`slots` workers that finish first-in first-out, instantly, with the landscape's value."""
 
@@ -224,7 +201,7 @@ def run_one(
     name: str, make: Callable, space: SyntheticSpace, land: ChainLandscape, seed: int, slots: int
 ) -> dict[str, Any]:
     adapter = Timed(make(space, seed))
-    session = Session(adapter)
+    session = MemorySession(adapter)  # what run_schedule needs, no run directory
     run_schedule(session, InstantExecutor(space, land, slots))
     fits = [session.done_results[i].fitness for i in session.order]
     out = {

@@ -28,14 +28,14 @@ import queue
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from a4nn.scheduler import run_generational, run_steady_state  # noqa: E402
+from a4nn.scheduler import MemorySession, run_generational, run_steady_state  # noqa: E402
 from a4nn.types import Candidate, Result  # noqa: E402
 from flows.cluster import TRAIN_RESOURCES, local_cluster  # noqa: E402
 
@@ -93,28 +93,7 @@ class ReplayAdapter:
         self.told += len(results)
 
 
-@dataclass
-class ReplaySession:
-    adapter: ReplayAdapter
-    done_results: dict[int, Result] = field(default_factory=dict)
-    order: list[int] = field(default_factory=list)
-
-    def pending(self, cands: list[Candidate]) -> list[Candidate]:
-        return [c for c in cands if c.model_id not in self.done_results]
-
-    def record(self, res: Result) -> None:
-        self.done_results[res.model_id] = res
-        self.order.append(res.model_id)
-
-    def tell(self, cands: list[Candidate]) -> None:
-        self.adapter.tell([self.done_results[c.model_id] for c in cands])
-
-    def save_inflight(self, cands: list[Candidate]) -> None:
-        """Nothing to persist: a replay is not resumed."""
-
-    def unfinished(self) -> list[Candidate]:
-        """None: a replay is not resumed."""
-        return []
+ReplaySession = MemorySession  # the scheduler's in-memory session
 
 
 def sleep_model(model_id: int, epoch_seconds: list[float]) -> dict[str, Any]:
