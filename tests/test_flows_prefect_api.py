@@ -50,7 +50,7 @@ def test_a_run_without_api_url_uses_prefects_temporary_server_and_ends_cleanly(t
     config = write_tiny_config(
         tmp_path,
         orchestration={"runner": "prefect", "n_workers": 1, "threads_per_worker": 1},
-        search={"n_generations": 1},
+        search={"options": {"preset": "quickstart", "pop_size": 3, "n_generations": 1}},
     )
     mark = uuid.uuid4().hex
     env = {
