@@ -327,20 +327,26 @@ def prefect_api() -> Iterator[str]:
             os.environ["PREFECT_API_URL"] = saved
 
 
-def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[Any]:
+def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> set[Any]:
     """Start warming each local worker (imports, data) while the flow gets ready.
 
     Warm-up tasks take no GPU slot; a training task that lands on a worker still
     warming waits for its data on the worker cache's lock. Errors are left to the
     training tasks, which report them properly. Workers that already warmed up at start
     (`flows/warm_start.py`) find the work done.
+
+    Returns the warm-ups still running (to cancel at the end). A finished one is let go
+    at once: held, a worker killed later would "lose already computed tasks" and Dask
+    would say so on the console, for a warm-up nobody needs again.
     """
     client.wait_for_workers(n_workers, timeout=600)
     workers = list(client.scheduler_info(n_workers=-1)["workers"])
-    return [
-        client.submit(warm_start.warm, config, workers=[w], pure=False, key=f"a4nn-warm-{i}")
-        for i, w in enumerate(workers)
-    ]
+    pending: set[Any] = set()
+    for i, w in enumerate(workers):
+        fut = client.submit(warm_start.warm, config, workers=[w], pure=False, key=f"a4nn-warm-{i}")
+        pending.add(fut)
+        fut.add_done_callback(pending.discard)
+    return pending
 
 
 @contextlib.contextmanager
@@ -402,7 +408,8 @@ def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str
         if plan.kind.startswith("local"):
             client = stack.enter_context(Client(target, set_as_default=False))
             stack.callback(
-                lambda futs: client.cancel(futs), warm_workers(client, plan.n_workers, config)
+                lambda futs: client.cancel(list(futs)),
+                warm_workers(client, plan.n_workers, config),
             )
         # by address, not the cluster object: the flow (and its runner) is pickled into
         # every task's context, and a cluster object does not pickle
