@@ -21,14 +21,12 @@ import os
 import sys
 from pathlib import Path
 
+from a4nn.faults import UserError  # raised by the commands below; defined with the others
+
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 EMBEDDED_CONFIGS = ("quickstart", "paper")
-
-
-class UserError(Exception):
-    """An error whose message is the whole story for the user."""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -45,12 +43,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lineage.run_lock import RunLock
 
     RunLock(out).acquire().release()  # another run in `out`: refused before anything starts
-    if cfg.orchestration.runner == "prefect" and cfg.data.source != "xfel":
-        from a4nn.dataset import prepare_data
-
-        # a user's data is checked once here (readable, non-empty, labelled): a bad file
-        # is one message now, not a failure of every model on the workers
-        prepare_data(cfg.data, progress=False, seed=cfg.seed)
     print(f"A4NN search '{cfg.name}' -> {out}" + (" (resuming)" if args.resume else ""))
 
     from a4nn.progress import ProgressReporter
@@ -348,26 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is the whole story: printed without a traceback."""
-    errors: list[type[BaseException]] = [
-        UserError,
-        ValueError,
-        FileNotFoundError,
-        FileExistsError,
-        PermissionError,
-        NotADirectoryError,
-        IsADirectoryError,
-    ]
-    from a4nn.scheduler import SchedulerError
-    from lineage.run_lock import RunInUseError
+    from a4nn.faults import user_errors
 
-    errors += [RunInUseError, SchedulerError]
-    try:
-        from lineage.dataverse import DataverseError
-
-        errors.append(DataverseError)
-    except ImportError:  # pragma: no cover - pyDataverse is a core dependency
-        pass
-    return tuple(errors)
+    return user_errors()
 
 
 EXIT_USER_ERROR = 2
@@ -377,7 +352,7 @@ EXIT_INFRASTRUCTURE = 3
 
 
 def main(argv: list[str] | None = None) -> int:
-    from a4nn.faults import InfrastructureError
+    from a4nn.faults import is_machine_fault
 
     args = build_parser().parse_args(argv)
     try:
@@ -387,9 +362,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"a4nn: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except InfrastructureError as err:
-        if os.environ.get("A4NN_DEBUG"):
-            raise
+    except Exception as err:  # a machine's fault (InfrastructureError, a full disk): 3
+        if os.environ.get("A4NN_DEBUG") or not is_machine_fault(err):
+            raise  # anything else is a bug: its traceback is the report
         print(f"a4nn: stopped by a fault of the machine, not of a model: {err}", file=sys.stderr)
         return EXIT_INFRASTRUCTURE
     except KeyboardInterrupt:

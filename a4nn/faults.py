@@ -22,6 +22,56 @@ class InfrastructureError(RuntimeError):
     """A fault of the machine, not of the model (the message names the model and the cause)."""
 
 
+class UserError(Exception):
+    """An error whose message is the whole story for the user."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors of the user's making (a config, file, value or folder) whose message is the
+    whole story: `a4nn` prints it without a traceback and exits 2, and the flow ends its
+    run Failed with it rather than logging a traceback (`flows.search_flow`)."""
+    errors: list[type[BaseException]] = [
+        UserError,
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        NotADirectoryError,
+        IsADirectoryError,
+    ]
+    from a4nn.scheduler import SchedulerError
+    from lineage.run_lock import RunInUseError
+
+    errors += [RunInUseError, SchedulerError]
+    try:
+        from lineage.dataverse import DataverseError
+
+        errors.append(DataverseError)
+    except ImportError:  # pragma: no cover - pyDataverse is a core dependency
+        pass
+    return tuple(errors)
+
+
+def is_machine_fault(err: BaseException) -> bool:
+    """An `InfrastructureError`, or an OSError of the machine (a full disk, a read-only or
+    failing file system) raised outside a model's training, e.g. writing the run's tables;
+    `a4nn` exits 3 for it. A permission error stays the user's (a folder they chose)."""
+    if isinstance(err, InfrastructureError):
+        return True
+    return (
+        isinstance(err, OSError)
+        and not isinstance(err, user_errors())
+        and infrastructure_cause(err) is not None
+    )
+
+
+def is_reported(err: BaseException) -> bool:
+    """Whether `err` ends a search with one message and no traceback: a user's error
+    (status 2) or a fault of the machine (status 3). Anything else is a bug and keeps its
+    traceback."""
+    return isinstance(err, user_errors()) or is_machine_fault(err)
+
+
 def infrastructure_cause(err: BaseException) -> OSError | None:
     """The OSError of the infrastructure behind `err` (itself or a cause), if any."""
     seen: set[int] = set()

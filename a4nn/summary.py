@@ -57,6 +57,7 @@ def summarize(run_dir: Path) -> RunSummary:
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     budget_per_model = int(cfg["train"]["epochs"])
     ok = models[models["status"] != "failed"]
+    failed_epochs = models.loc[models["status"] == "failed", "epochs_trained"].sum()
     best_idx = ok["best_val_acc"].idxmax() if not ok.empty else None
     meta = json.loads((run_dir / "run.json").read_text())
     return RunSummary(
@@ -70,7 +71,8 @@ def summarize(run_dir: Path) -> RunSummary:
             ).sum()
         ),
         epochs_trained=int(models["epochs_trained"].sum()),
-        epochs_budget=budget_per_model * len(models),
+        # a failed model saved nothing: its budget is the epochs it trained
+        epochs_budget=budget_per_model * len(ok) + int(failed_epochs),
         best_val_acc=float(ok["best_val_acc"].max()) if not ok.empty else float("nan"),
         best_model=int(models.loc[best_idx, "model_id"]) if best_idx is not None else None,
         pareto=pareto_front(models),
@@ -85,7 +87,9 @@ def format_summary(s: RunSummary) -> str:
         f"Models trained: {s.models} ({s.converged} stopped early by the engine, {s.failed} failed)",
         f"Epochs trained: {s.epochs_trained} of a {s.epochs_budget}-epoch budget "
         f"({s.epochs_saved_pct:.1f}% saved)",
-        f"Best validation accuracy: {s.best_val_acc:.2f}% (model {s.best_model})",
+        f"Best validation accuracy: {s.best_val_acc:.2f}% (model {s.best_model})"
+        if s.best_model is not None
+        else "Best validation accuracy: none (no model trained without failing)",
     ]
     if s.wall_seconds is not None:
         lines.append(f"Wall time: {s.wall_seconds:.1f} s")
@@ -93,6 +97,8 @@ def format_summary(s: RunSummary) -> str:
     lines.append(
         f"  {'model':>5}  {'fitness %':>9}  {'best val %':>10}  {'MFLOPs':>9}  {'params':>8}"
     )
+    if s.pareto.empty:
+        lines.append("  (empty: no model trained without failing)")
     for _, r in s.pareto.iterrows():
         lines.append(
             f"  {int(r['model_id']):>5}  {r['fitness']:>9.2f}  {r['best_val_acc']:>10.2f}  "

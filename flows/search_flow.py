@@ -20,7 +20,14 @@ Faults:
 - the flow killed: `--resume` reopens the run; finished models are not retrained, the
   adapter's state is restored, and for a steady-state adapter the candidates that were
   in flight (kept in `in_flight.json`) are resubmitted;
-- a model that raises: `train_candidate` records it as failed, the search goes on.
+- a model that raises: `train_candidate` records it as failed, the search goes on;
+- data a worker cannot load (it vanished or broke after the run's check): the search
+  stops with the data's message, without retries (every model would fail the same way);
+- a user's error or a fault of the machine raised in the flow (a config that differs on
+  `--resume`, a broken adapter, a run directory in use, a full disk): the flow run ends
+  Failed with the message, and `run_search_flow` raises the error itself, so `a4nn run`
+  prints one line and exits 2 or 3; neither the flow nor the workers log a traceback for
+  it on the console (task runs log to the Prefect API only).
 
 Without `PREFECT_API_URL` the flow runs on Prefect's ephemeral local API (SQLite); with
 it, on that server (its UI shows one task run per model).
@@ -29,6 +36,7 @@ it, on that server (its UI shows one task run per model).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import time
@@ -38,9 +46,10 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed, State
 
 from a4nn.config import OrchestrationConfig, RunConfig
-from a4nn.faults import InfrastructureError
+from a4nn.faults import InfrastructureError, is_reported
 from a4nn.scheduler import run_schedule
 from a4nn.search import SearchSession
 from a4nn.types import Candidate, Result
@@ -78,11 +87,20 @@ def train_on_worker(
     return res.to_dict()
 
 
+def _worth_retrying(task: Any, task_run: Any, state: State) -> bool:
+    """Prefect's retries are for lost workers and passing faults, not for data that does
+    not load (it would fail the same way again): the executor stops the search with it."""
+    from a4nn.data.loaders import DataError
+
+    return not isinstance(state.data, DataError)  # a failed task run's data: its exception
+
+
 @task(
     name="train-model",
     task_run_name="model-{model_id}",
     cache_policy=NO_CACHE,
     persist_result=False,
+    retry_condition_fn=_worth_retrying,
 )
 def train_model(
     model_id: int,
@@ -92,7 +110,19 @@ def train_model(
     prior_ids: list[int],
 ) -> dict[str, Any]:
     """One model, trained (or resumed) to convergence or budget; returns its Result."""
+    _task_logs_to_api_only()
     return train_on_worker(candidate, config, run_dir, prior_ids)
+
+
+def _task_logs_to_api_only() -> None:
+    """Task-run log records go to the Prefect API (the UI), not to this worker's console.
+
+    What reaches a task run's log is never a model's own fault (`train_candidate`
+    records those): a full disk, data that does not load, a worker lost. The flow tells
+    each on the user's console once (`PrefectDaskExecutor`, `a4nn run`); a worker
+    echoing it as a traceback would bury that message. Standard `logging` configuration
+    of Prefect's `prefect.task_runs` logger, whose own handler sends to the API."""
+    logging.getLogger("prefect.task_runs").propagate = False
 
 
 # -- the executor the schedules drive (flow side) ----------------------------------------
@@ -140,12 +170,20 @@ class PrefectDaskExecutor:
         self.attempts.setdefault(cand.model_id, 0)
 
     def next_result(self) -> tuple[Candidate, Result]:
+        from a4nn.data.loaders import DataError  # numpy and tifffile: loaded by now
+
         while True:
             cand, prior, fut = self.done.get()
             try:
                 return cand, Result.from_dict(fut.result())
             except InfrastructureError:
                 raise  # the disk or a permission: the search stops, the model is not failed
+            except DataError as err:  # the data changed under the run: every model would fail
+                raise DataError(
+                    f"model {cand.model_id}: a worker could not load the run's data: {err}. "
+                    "Every model would fail the same way, so the search stops (no model is "
+                    "marked failed); restore the data, then continue with --resume"
+                ) from err
             except Exception as err:  # the task errored past its retries, or Dask gave up
                 reason = f"{type(err).__name__}: {err}"
                 n = self.attempts[cand.model_id] = self.attempts[cand.model_id] + 1
@@ -213,13 +251,43 @@ def _search(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
     }
 
 
+def _failed(err: BaseException) -> State:
+    """The flow run's end for an error whose message is the whole story (a user's error,
+    a fault of the machine): Failed, with that message and the error as its data, and no
+    traceback in the log. The caller raises the error again (`raise_failure`)."""
+    return Failed(message=f"{type(err).__name__}: {err}", data=err)
+
+
+def raise_failure(state: State) -> Any:
+    """The flow run's result; for a run that ended Failed or Crashed, its error, raised.
+
+    A flow run ended by `_failed` carries the error itself, so `a4nn run` tells it as
+    it would outside Prefect (one message, exit status 2 or 3)."""
+    if state.is_completed():
+        return state.result()
+    err = state.result(raise_on_failure=False)
+    if isinstance(err, BaseException):
+        raise err
+    raise RuntimeError(f"the search flow run ended {state.name}: {state.message}")
+
+
 @flow(name="a4nn-search", flow_run_name="{name}", validate_parameters=False)
 def search_flow(
     config: dict[str, Any], out: str, resume: bool = False, name: str = "a4nn-search"
 ) -> dict[str, Any]:
-    """A whole search; `config` is a validated RunConfig in JSON form."""
-    cfg = RunConfig.model_validate(config)
-    return _search(cfg, Path(out), resume)
+    """A whole search; `config` is a validated RunConfig in JSON form.
+
+    A user's error (a bad value found late, a broken adapter, a run directory in use) or
+    a fault of the machine ends the run Failed with its message, not with a traceback in
+    Prefect's log; the run directory then says `stopped` (`SearchSession`). Any other
+    error is a bug, and Prefect logs its traceback."""
+    try:
+        cfg = RunConfig.model_validate(config)
+        return _search(cfg, Path(out), resume)
+    except Exception as err:
+        if not is_reported(err):
+            raise
+        return _failed(err)  # type: ignore[return-value]
 
 
 @contextlib.contextmanager
@@ -259,20 +327,26 @@ def prefect_api() -> Iterator[str]:
             os.environ["PREFECT_API_URL"] = saved
 
 
-def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> list[Any]:
+def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> set[Any]:
     """Start warming each local worker (imports, data) while the flow gets ready.
 
     Warm-up tasks take no GPU slot; a training task that lands on a worker still
     warming waits for its data on the worker cache's lock. Errors are left to the
     training tasks, which report them properly. Workers that already warmed up at start
     (`flows/warm_start.py`) find the work done.
+
+    Returns the warm-ups still running (to cancel at the end). A finished one is let go
+    at once: held, a worker killed later would "lose already computed tasks" and Dask
+    would say so on the console, for a warm-up nobody needs again.
     """
     client.wait_for_workers(n_workers, timeout=600)
     workers = list(client.scheduler_info(n_workers=-1)["workers"])
-    return [
-        client.submit(warm_start.warm, config, workers=[w], pure=False, key=f"a4nn-warm-{i}")
-        for i, w in enumerate(workers)
-    ]
+    pending: set[Any] = set()
+    for i, w in enumerate(workers):
+        fut = client.submit(warm_start.warm, config, workers=[w], pure=False, key=f"a4nn-warm-{i}")
+        pending.add(fut)
+        fut.add_done_callback(pending.discard)
+    return pending
 
 
 @contextlib.contextmanager
@@ -315,10 +389,15 @@ def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str
 
     orch = cfg.orchestration
     plan = plan_cluster(orch)
-    if cfg.data.source == "xfel":  # simulate once, before any worker loads it
-        from a4nn.dataset import ensure_xfel
+    from a4nn.dataset import ensure_xfel, prepare_data
 
+    if cfg.data.source == "xfel":  # simulate once, before any worker loads it
         ensure_xfel(cfg.data, progress=True)
+    else:
+        # a user's data is checked once here (readable, non-empty, labelled), before
+        # Prefect or a worker starts: a bad file is one message now, not a failure of
+        # every model on the workers
+        prepare_data(cfg.data, progress=False, seed=cfg.seed)
     config = cfg.model_dump(mode="json")
     with (
         quiet_dask_logs(),
@@ -329,25 +408,42 @@ def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str
         if plan.kind.startswith("local"):
             client = stack.enter_context(Client(target, set_as_default=False))
             stack.callback(
-                lambda futs: client.cancel(futs), warm_workers(client, plan.n_workers, config)
+                lambda futs: client.cancel(list(futs)),
+                warm_workers(client, plan.n_workers, config),
             )
         # by address, not the cluster object: the flow (and its runner) is pickled into
         # every task's context, and a cluster object does not pickle
         address = target if isinstance(target, str) else target.scheduler_address
         runner = DaskTaskRunner(address=address)
         flow_fn = search_flow.with_options(task_runner=runner)
-        return flow_fn(config=config, out=str(out), resume=resume, name=cfg.name)
+        state = flow_fn(
+            config=config, out=str(out), resume=resume, name=cfg.name, return_state=True
+        )
+        return raise_failure(state)
 
 
 @flow(name="a4nn-search-deployment", validate_parameters=True)
 def a4nn_search(config_path: str, out: str, resume: bool = False) -> dict[str, Any]:
     """Deployment entry point (prefect.yaml): load the config, run the search as a subflow.
 
-    The cluster depends on the config, so the subflow gets its task runner here.
+    The cluster depends on the config, so the subflow gets its task runner here. The same
+    checks as `a4nn run` come first (a run to resume, the run directory's lock, the data:
+    in `run_search_flow`); a user's error or a fault of the machine ends this run Failed
+    with one error line in its log naming it, not a traceback.
     """
-    from a4nn.config import load_config
+    from prefect.logging import get_run_logger
 
-    cfg = load_config(config_path)
-    if resume and not (Path(out) / "run.json").exists():
-        raise FileNotFoundError(f"--resume: {out} holds no run to resume (no run.json)")
-    return run_search_flow(cfg, Path(out), resume)
+    from a4nn.config import load_config
+    from lineage.run_lock import RunLock
+
+    try:
+        cfg = load_config(config_path)
+        if resume and not (Path(out) / "run.json").exists():
+            raise FileNotFoundError(f"--resume: {out} holds no run to resume (no run.json)")
+        RunLock(Path(out)).acquire().release()  # another run in `out`: refused at once
+        return run_search_flow(cfg, Path(out), resume)
+    except Exception as err:
+        if not is_reported(err):
+            raise
+        get_run_logger().error("a4nn: %s", err)
+        return _failed(err)  # type: ignore[return-value]

@@ -1,0 +1,285 @@
+"""Errors raised inside the Prefect flow reach the user as one message and a status.
+
+A user's error found inside the flow (a config that differs on --resume, a broken
+adapter, a run directory in use) exits 2, a fault of the machine exits 3; either way no
+Prefect traceback reaches the console and the run directory is not left `running`
+(issue: reliability). Real flow runs on a one-worker local Dask cluster, against the
+session's Prefect test server (`prefect_api` in conftest.py); the quick tests at the end
+check the pieces without Prefect.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from a4nn.cli import main
+from a4nn.registry import create_adapter, register_adapter
+from tests.conftest import tiny_config_dict, write_blob_npz
+
+ONE_WORKER = {"runner": "prefect", "n_workers": 1, "threads_per_worker": 1}
+NOISE = ("Traceback", "Error logging to API", "Encountered exception", "Crash detected")
+
+
+class Stalling:
+    """NSGA-Net, except that it proposes nothing and is never done (a broken adapter)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def ask(self, *a, **k):
+        return []
+
+    def done(self):
+        return False
+
+
+def make_stalling(space, options, seed):
+    return Stalling(create_adapter("nsganet", space, options, seed))
+
+
+register_adapter("nsganet-stalling", make_stalling, replace=True)
+
+
+def _config(folder: Path, **over) -> Path:
+    orch = {**ONE_WORKER, **over.pop("orchestration", {})}
+    cfg = tiny_config_dict(write_blob_npz(folder), orchestration=orch, **over)
+    path = folder / "flow.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _a4nn_run(api: str, *args: str) -> tuple[int, str]:
+    """`a4nn run ARGS` in a subprocess, as from a terminal: (exit status, its stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PREFECT_API_URL": api}
+    env.pop("PREFECT_LOGGING_LEVEL", None)  # the CLI's own default, not the test session's
+    proc = subprocess.run(
+        [sys.executable, "-m", "a4nn.cli", "run", *args, "--quiet"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode, proc.stderr
+
+
+def _one_message(err: str, text: str) -> None:
+    """`err` (the console's stderr) is the one `a4nn:` line, naming `text`."""
+    assert text in err, err
+    for noise in NOISE:
+        assert noise not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("a4nn: "), err
+
+
+def _no_traceback_logged(caplog) -> None:
+    logged = [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+    assert not logged, [r.getMessage() for r in logged]
+
+
+def _status(out: Path) -> str:
+    return json.loads((out / "run.json").read_text())["status"]
+
+
+@pytest.mark.slow
+def test_a_broken_adapter_in_the_flow_is_one_message_and_status_2(tmp_path, prefect_api):
+    cfg = _config(tmp_path, plugins=[__name__], search={"adapter": "nsganet-stalling"})
+    out = tmp_path / "run"
+    status, err = _a4nn_run(prefect_api, str(cfg), "--out", str(out))
+    assert status == 2, err
+    _one_message(err, "adapter 'nsganet' proposed no candidate")
+    assert _status(out) == "stopped"
+
+
+@pytest.mark.slow
+def test_a_fault_of_the_machine_in_the_flow_is_one_message_and_status_3(tmp_path, prefect_api):
+    """Model 0's checkpoint folder cannot be made (a file stands there): the worker's
+    task fails with InfrastructureError, the search stops with it, no model is failed."""
+    cfg = _config(tmp_path, train={"epochs": 2})
+    out = tmp_path / "run"
+    blocked = out / "models" / "00000"
+    blocked.mkdir(parents=True)
+    (blocked / "checkpoints").write_text("")
+    status, err = _a4nn_run(prefect_api, str(cfg), "--out", str(out))
+    assert status == 3, err
+    _one_message(err, "model 0 could not be recorded")
+    assert _status(out) == "stopped"
+    assert "result" not in json.loads((blocked / "model.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_a_config_that_differs_on_resume_is_found_in_the_flow(tmp_path, caplog):
+    """The resumed run's config is checked inside the flow (`SearchSession.open`): the
+    flow run ends Failed with the message, which `run_search_flow` raises as it was."""
+    from a4nn.config import load_config
+    from flows.search_flow import run_search_flow
+    from lineage.run_dir import RunDir
+
+    cfg = _config(tmp_path)
+    out = tmp_path / "run"
+    stored = load_config(cfg).model_dump(mode="json")
+    RunDir.create(out, yaml.safe_dump(stored), {"name": "tiny"}).update_meta(status="stopped")
+    changed = load_config(_config(tmp_path, train={"epochs": 9}))
+    with pytest.raises(ValueError, match=r"train\.epochs \(run: 7, now: 9\)"):
+        run_search_flow(changed, out, resume=True)
+    _no_traceback_logged(caplog)
+    assert _status(out) == "stopped"  # untouched: the session never opened
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_directory_in_use_is_refused_inside_the_flow(tmp_path, caplog):
+    """Two runs that passed the CLI's check at once: the flow's own lock refuses one,
+    with the RunInUseError itself and no traceback logged."""
+    from a4nn.config import load_config
+    from flows.search_flow import run_search_flow
+    from lineage.run_lock import RunInUseError, RunLock
+
+    cfg = load_config(_config(tmp_path))
+    out = tmp_path / "busy"
+    lock = RunLock(out).acquire()
+    try:
+        with pytest.raises(RunInUseError, match="is in use by another a4nn run"):
+            run_search_flow(cfg, out)
+    finally:
+        lock.release()
+    _no_traceback_logged(caplog)
+    assert not (out / "run.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_the_deployment_entry_checks_the_data_and_fails_with_its_message(tmp_path, caplog):
+    """`a4nn_search` (prefect.yaml) runs the CLI's checks: missing data ends the run
+    Failed with the message, before any cluster starts, and no traceback is logged."""
+    from flows.search_flow import a4nn_search
+
+    cfg = _config(tmp_path)
+    (tmp_path / "blobs.npz").unlink()
+    out = tmp_path / "run"
+    state = a4nn_search(str(cfg), str(out), return_state=True)
+    assert state.is_failed()
+    assert "blobs.npz does not exist" in state.message
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [f"a4nn: {state.message.split(': ', 1)[1]}"]
+    assert not any(r.exc_info for r in caplog.records)
+    assert not (out / "run.json").exists()
+
+
+# -- without Prefect -----------------------------------------------------------------------
+class _Future:
+    def __init__(self, err: BaseException):
+        self.err = err
+
+    def result(self):
+        raise self.err
+
+
+def _executor_with(err: BaseException, tmp_path: Path):
+    from a4nn.config import load_config
+    from a4nn.types import Candidate
+    from flows.search_flow import PrefectDaskExecutor
+    from lineage.run_dir import RunDir
+
+    cfg = load_config(_config(tmp_path))
+    ex = PrefectDaskExecutor(cfg, RunDir(tmp_path / "run"), slots=1)
+    submitted = []
+    ex.submit = lambda cand, prior: submitted.append(cand.model_id)  # type: ignore[method-assign]
+    cand = Candidate(model_id=4, arch=[[0]], space="nsganet-macro")
+    ex.attempts[4] = 0
+    ex.done.put((cand, [], _Future(err)))
+    return ex, submitted
+
+
+def test_data_that_a_worker_cannot_load_stops_the_search_at_once(tmp_path):
+    """The data vanished or broke under a running search: no resubmission, no model
+    failed; the search stops with the data's message (a user's error: status 2)."""
+    from a4nn.data.loaders import DataError
+
+    ex, submitted = _executor_with(DataError("npz file /d/blobs.npz does not exist"), tmp_path)
+    with pytest.raises(DataError, match=r"model 4: a worker could not load the run's data: npz"):
+        ex.next_result()
+    assert submitted == []
+
+
+def test_a_task_lost_on_every_attempt_is_a_fault_of_the_machine(tmp_path):
+    from a4nn.faults import InfrastructureError
+
+    ex, submitted = _executor_with(RuntimeError("worker lost"), tmp_path)
+    ex.resubmits = 0
+    with pytest.raises(InfrastructureError, match="could not be trained on any attempt"):
+        ex.next_result()
+    assert submitted == []
+
+
+def test_prefect_does_not_retry_data_that_does_not_load():
+    from prefect.states import Failed
+
+    from a4nn.data.loaders import DataError
+    from flows.search_flow import _worth_retrying
+
+    assert not _worth_retrying(None, None, Failed(data=DataError("gone")))
+    assert _worth_retrying(None, None, Failed(data=RuntimeError("worker lost")))
+
+
+def test_a_failed_flow_state_raises_its_own_error():
+    from prefect.exceptions import FailedRun
+    from prefect.states import Completed, Failed
+
+    from a4nn.faults import InfrastructureError
+    from flows.search_flow import _failed, raise_failure
+
+    err = InfrastructureError("disk full")
+    state = _failed(err)
+    assert state.is_failed() and state.message == "InfrastructureError: disk full"
+    with pytest.raises(InfrastructureError, match="disk full"):
+        raise_failure(state)
+    with pytest.raises(FailedRun, match="gone"):  # a Failed state without an error
+        raise_failure(Failed(message="gone"))
+    assert raise_failure(Completed(data={"models": 3})) == {"models": 3}
+
+
+@pytest.mark.parametrize(
+    ("err", "reported", "machine"),
+    [
+        (ValueError("bad value"), True, False),
+        (PermissionError(13, "denied"), True, False),  # a folder the user chose
+        (OSError(28, "No space left on device"), True, True),
+        (OSError(5, "Input/output error"), True, True),
+        (OSError(110, "timed out"), False, False),
+        (KeyError("bug"), False, False),
+    ],
+)
+def test_which_errors_are_one_message(err, reported, machine):
+    from a4nn.faults import is_machine_fault, is_reported
+
+    assert is_reported(err) is reported and is_machine_fault(err) is machine
+
+
+def test_a_full_disk_outside_training_exits_3(tmp_path, capsys, monkeypatch):
+    """An OSError of the machine raised outside a model (e.g. writing the run's tables)
+    is status 3 with one message, like an InfrastructureError."""
+    import a4nn.cli as cli
+
+    def full(args):
+        raise OSError(28, "No space left on device", str(tmp_path / "models.csv"))
+
+    monkeypatch.setattr(cli, "_cmd_report", full)
+    assert main(["report", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("a4nn: stopped by a fault of the machine") and "No space left" in err
