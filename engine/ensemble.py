@@ -199,20 +199,27 @@ class PoolView:
     def n(self) -> int:
         return len(self.z)
 
+    def _zq(self, p: float) -> float:
+        """numpy's linear quantile, read off the sorted values in O(1)."""
+        h = (len(self.z) - 1) * min(max(p, 0.0), 1.0)
+        i = int(h)
+        if i + 1 >= len(self.z):
+            return float(self.z[-1])
+        return float(self.z[i] + (h - i) * (self.z[i + 1] - self.z[i]))
+
     def quantile(self, p: float) -> float:
-        """The p-quantile of the pool's finals (fitness units; p = 1 is the best model)."""
-        pz = p if self.norm.maximize else 1.0 - p
-        return self.norm.y(float(np.quantile(self.z, min(max(pz, 0.0), 1.0))))
+        """The p-quantile of the pool's finals, in fitness units (p = 1: the largest value)."""
+        return self.norm.y(self._zq(p if self.norm.maximize else 1.0 - p))
 
     def cdf(self, value: float) -> float:
-        """Share of the pool's finals worse than or equal to `value` (its rank as a fraction)."""
-        v = float(self.norm.z(np.array([value]))[0])
-        return float(np.searchsorted(self.z, v, side="right")) / max(len(self.z), 1)
+        """Share of the pool's finals at or below `value` (fitness units): its rank as a share."""
+        v = self.norm.sign * (value - self.norm.offset) / self.norm.scale
+        c = float(np.searchsorted(self.z, v, side="right")) / max(len(self.z), 1)
+        return c if self.norm.maximize else 1.0 - c
 
     def iqr(self) -> float:
         """Interquartile range of the pool's finals (fitness units)."""
-        q1, q3 = np.quantile(self.z, [0.25, 0.75])
-        return self.norm.dy(float(q3 - q1))
+        return self.norm.dy(self._zq(0.75) - self._zq(0.25))
 
 
 class PreviousBuilds:
@@ -233,6 +240,7 @@ class PreviousBuilds:
         self.lo = np.zeros(0)  # per epoch: the pool's lowest and highest level (z)
         self.hi = np.zeros(0)
         self.sorted_finals: list[float] = []  # z, ascending
+        self._sorted_arr: np.ndarray | None = None
         self.partial: list[tuple[np.ndarray, np.ndarray]] = []  # stopped models (not used)
 
     @property
@@ -283,8 +291,15 @@ class PreviousBuilds:
         np.minimum(self.lo, lv, out=self.lo)
         np.maximum(self.hi, lv, out=self.hi)
         bisect.insort(self.sorted_finals, final)
+        self._sorted_arr = None
         self._feats.append(None if features is None else np.asarray(features, float).ravel())
         self._fmat = None
+
+    def sorted_array(self) -> np.ndarray:
+        """The final values (z) ascending, as an array rebuilt once per new curve."""
+        if self._sorted_arr is None:
+            self._sorted_arr = np.asarray(self.sorted_finals, float)
+        return self._sorted_arr
 
     def neighbours(self, feats: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The `k` pool models whose architectures are closest to `feats` (share of choices
@@ -421,11 +436,11 @@ class EnsemblePredictor:
         once `prior_min_curves` exist, the seed's before that."""
         own = self.builds
         if own.n >= self.cfg.prior_min_curves or not self._seed_in_use():
-            z = own.sorted_finals
+            z = own.sorted_array()
         else:
             assert self.seed is not None
-            z = self.seed.sorted_finals
-        return PoolView(np.asarray(z, float), self.norm) if len(z) >= 2 else None
+            z = self.seed.sorted_array()
+        return PoolView(z, self.norm) if len(z) >= 2 else None
 
     def prior_predict(
         self,

@@ -6,6 +6,7 @@ can read curves without importing the replay (which imports the engine).
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ class Curves:
     source: str
     rows: list[tuple[Any, int, float]] = field(default_factory=list)  # (model key, epoch, value)
     labels: dict[Any, str] = field(default_factory=dict)
+    # architecture choice vectors per model key, where the recording has them
+    features: dict[Any, list[float]] = field(default_factory=dict)
 
     def models(self) -> list[Any]:
         seen: dict[Any, None] = {}
@@ -84,6 +87,7 @@ def read_curves(path: str | Path) -> Curves:
         ie, iv = header.index("epoch"), header.index(vcol)
         ik = header.index("model_id") if fmt == "run" else None
         ia = header.index("arch") if "arch" in header else None
+        ig = header.index("genome") if "genome" in header else None
         n_model = -1
         for row in reader:
             line = reader.line_num
@@ -101,6 +105,9 @@ def read_curves(path: str | Path) -> Curves:
                     n_model += 1
                     label = row[ia].strip() if ia is not None else str(n_model)
                     out.labels[n_model] = label
+                    feats = _choices(row[ig]) if ig is not None else None
+                    if feats is not None:
+                        out.features[n_model] = feats
                 key: Any = n_model
             else:
                 key = row[ik].strip()
@@ -110,4 +117,61 @@ def read_curves(path: str | Path) -> Curves:
             out.rows.append((key, epoch, value))
     if not out.rows:
         raise CurveFormatError(f"{p}: no data rows after the header")
+    if fmt == "run":
+        out.features.update(_run_features(p))
+    return out
+
+
+def _choices(text: str) -> list[float] | None:
+    """A choice vector from a JSON list (nested lists, e.g. an NSGA-Net genome, are
+    flattened); None when the text is not one."""
+    try:
+        v = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    flat: list[float] = []
+
+    def walk(o: Any) -> bool:
+        if isinstance(o, list):
+            return all(walk(i) for i in o)
+        if isinstance(o, int | float) and not isinstance(o, bool):
+            flat.append(float(o))
+            return True
+        return False
+
+    return flat if walk(v) and flat else None
+
+
+def _run_features(epochs_csv: Path) -> dict[str, list[float]]:
+    """Choice vectors of a run's models, where the run recorded them: `models/<id>/model.json`
+    ("choices") in a run directory, else the `choices` or `genome` column of the models
+    table beside the epochs table (`models.csv`, or `X_models.csv` beside `X_epochs.csv`)."""
+    out: dict[str, list[float]] = {}
+    run = epochs_csv.parent
+    if (run / "models").is_dir():
+        for meta in sorted((run / "models").glob("*/model.json")):
+            try:
+                choices = json.loads(meta.read_text()).get("choices")
+            except (OSError, ValueError):
+                continue
+            feats = _choices(json.dumps(choices)) if choices is not None else None
+            if feats is not None:
+                d = meta.parent.name
+                out[str(int(d)) if d.isdigit() else d] = feats
+    name = epochs_csv.name
+    table = (
+        run / (name[: -len("epochs.csv")] + "models.csv") if name.endswith("epochs.csv") else None
+    )
+    if out or table is None or not table.is_file():
+        return out
+    try:
+        with table.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                key = (row.get("model_id") or "").strip()
+                text = row.get("choices") or row.get("genome")
+                feats = _choices(text) if text else None
+                if key and feats is not None:
+                    out[key] = feats
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
     return out
