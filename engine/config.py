@@ -268,8 +268,9 @@ _PAPER = EngineConfig(
 )
 
 # The issue-3 engine: previous-builds prior with a calibrated probabilistic stopping rule,
-# curve families for the cold start. Numbers chosen by cross-validation
-# (benchmarks/engine/select_default.py, SELECTION.md).
+# curve families for the cold start; since issue 21 the prior also learns from the models
+# with the most similar architectures (prior_arch_k). Numbers chosen by leave-one-set-out
+# cross-validation (benchmarks/engine/select_default.py, SELECTION.md).
 _DEFAULT = EngineConfig(
     name="default",
     method="ensemble",
@@ -292,6 +293,9 @@ _DEFAULT = EngineConfig(
     prior_min_curves=3,
     prior_transform="auto",
     prior_min_r2=0.5,
+    tolerance="absolute",
+    prior_arch_k=10,
+    prior_arch_bandwidth=0.1,
 )
 
 _OFF = EngineConfig(name="off", method="off")

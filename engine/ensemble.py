@@ -128,6 +128,21 @@ class RunningStats:
         self.cxt += dx * (t - self.mt)
         self.ctt += dt * (t - self.mt)
 
+    def removed(self, xs: np.ndarray, t: float) -> RunningStats:
+        """The statistics without one curve that was added (Welford's update undone): an
+        exact leave-one-out pool."""
+        out = RunningStats(len(self.mx))
+        n = self.n - 1
+        out.n = n
+        if n <= 0:
+            return out
+        out.mx = (self.n * self.mx - xs) / n
+        out.mt = (self.n * self.mt - t) / n
+        out.cxx = self.cxx - (xs - out.mx) * (xs - self.mx)
+        out.cxt = self.cxt - (xs - out.mx) * (t - self.mt)
+        out.ctt = self.ctt - (t - out.mt) * (t - self.mt)
+        return out
+
     def merged(self, other: RunningStats) -> RunningStats:
         """The statistics of both pools together (Chan et al.'s pairwise update)."""
         if other.n == 0:
@@ -292,8 +307,7 @@ class PreviousBuilds:
         np.maximum(self.hi, lv, out=self.hi)
         bisect.insort(self.sorted_finals, final)
         self._sorted_arr = None
-        self._feats.append(None if features is None else np.asarray(features, float).ravel())
-        self._fmat = None
+        self._add_features(None if features is None else np.asarray(features, float).ravel())
 
     def sorted_array(self) -> np.ndarray:
         """The final values (z) ascending, as an array rebuilt once per new curve."""
@@ -301,17 +315,31 @@ class PreviousBuilds:
             self._sorted_arr = np.asarray(self.sorted_finals, float)
         return self._sorted_arr
 
+    def _add_features(self, f: np.ndarray | None) -> None:
+        """Row `n - 1` of the feature matrix (grown by doubling; NaN: no features, or a
+        vector of another length than the first one seen)."""
+        self._feats.append(f)
+        if self._fmat is None:
+            if f is None:
+                return
+            self._fmat = np.full((max(16, len(self._finals)), len(f)), np.nan)
+            for i, g in enumerate(self._feats[:-1]):  # earlier rows: all without features
+                self._fmat[i] = np.nan if g is None or len(g) != len(f) else g
+        if self._n > len(self._fmat):
+            grow = np.full_like(self._fmat, np.nan)
+            self._fmat = np.vstack([self._fmat, grow])
+        ok = f is not None and len(f) == self._fmat.shape[1]
+        self._fmat[self._n - 1] = f if ok else np.nan
+
     def neighbours(self, feats: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The `k` pool models whose architectures are closest to `feats` (share of choices
-        that differ; models without features or of another length are never neighbours)."""
-        if self._fmat is None:
-            d = len(feats)
-            rows = [v if v is not None and len(v) == d else np.full(d, np.nan) for v in self._feats]
-            self._fmat = np.array(rows) if rows else np.zeros((0, d))
-        if self._fmat.shape[1] != len(feats) or self._n == 0:
+        that differ; models without features or of another length are never neighbours).
+        O(n d) with n models of d choices: asked once per model and pool size."""
+        if self._fmat is None or self._fmat.shape[1] != len(feats) or self._n == 0:
             return np.zeros(0, int), np.zeros(0)
-        dist = np.mean(self._fmat != feats[None, :], axis=1)
-        dist[np.isnan(self._fmat).any(axis=1)] = np.inf
+        fm = self._fmat[: self._n]
+        dist = np.mean(fm != feats[None, :], axis=1)
+        dist[np.isnan(fm[:, 0])] = np.inf
         k = min(k, self._n)
         idx = np.argpartition(dist, k - 1)[:k] if k < self._n else np.arange(self._n)
         idx = idx[np.isfinite(dist[idx])]
@@ -404,6 +432,9 @@ class EnsemblePredictor:
         self.seed_checks: list[float] = []  # the seed's standardised errors on own models
         self.seed_checked = 0  # own models trained to the budget the seed was checked on
         self.seed_state = "none"  # none, probation, trusted, rejected
+        self.seed_q80 = math.inf  # 80% quantile of the seed's own leave-one-out errors
+        self.seed_hits = 0.0  # its hit rate on its own curves (share within seed_q80)
+        self._seeded_scores = 0  # calibration errors added while the seed took part
         self._merged: tuple[tuple[int, int], RunningStats] | None = None
 
     # -- the pool a prediction uses ---------------------------------------------------------
@@ -529,8 +560,10 @@ class EnsemblePredictor:
                 ]
             )
             if cfg.prior != "none":
-                self.calib["prior"].extend(self._loo_scores(x, z, final, feats))
+                scores = self._loo_scores(x, z, final, feats)
+                self.calib["prior"].extend(scores)
                 if self._seed_in_use():
+                    self._seeded_scores += len(scores)
                     self._check_seed(x, z, final)
         if cfg.prior != "none":
             self.builds.add(x, z, cfg.target_x, complete=complete, features=feats)
@@ -542,7 +575,10 @@ class EnsemblePredictor:
         final: float,
         feats: np.ndarray | None,
         seed_only: bool = False,
+        misses: bool = False,
     ) -> list[float]:
+        """Standardised errors of the pool's predictions for this model at every epoch from
+        C_min on (`misses`: an epoch where the pool cannot say counts as +inf)."""
         cfg = self.cfg
         if not seed_only and self.pool_size() < cfg.prior_min_curves:
             return []
@@ -555,49 +591,72 @@ class EnsemblePredictor:
             got = self.prior_predict(x[upto], z[upto], feats, cache, seed_only=seed_only)
             if got is not None and got[1] > 0:
                 out.append(abs(got[0] - final) / got[1])
+            elif misses:
+                out.append(math.inf)
         return out
 
     def _check_seed(self, x: np.ndarray, z: np.ndarray, final: float) -> None:
         """Does the seed predict this search's model as well as it predicts its own curves?
-        Its standardised errors on the search's models trained to the budget must fall
-        within the 80% quantile of its own (leave-one-out) errors at least `seed_coverage`
-        of the time; otherwise the seed came from another task and is dropped for good."""
+        Its hit rate here (the share of epochs from C_min on whose standardised error falls
+        within the 80% quantile of its own leave-one-out errors; an epoch where it cannot
+        say is a miss) must be at least `seed_coverage` times its hit rate on its own
+        curves; otherwise it came from another task and is dropped for good, with the
+        calibration errors of the predictions it took part in."""
         cfg = self.cfg
-        self.seed_checks.extend(self._loo_scores(x, z, final, None, seed_only=True))
+        self.seed_checks.extend(self._loo_scores(x, z, final, None, seed_only=True, misses=True))
         self.seed_checked += 1
-        own = self.seed_calib.sorted()
-        if not len(own) or not self.seed_checks:
-            return
-        q80 = float(np.quantile(own, 0.8))
-        covered = float(np.mean(np.asarray(self.seed_checks) <= q80))
-        if covered < cfg.seed_coverage:
+        hits = (
+            float(np.mean(np.asarray(self.seed_checks) <= self.seed_q80))
+            if self.seed_checks
+            else 0.0
+        )
+        if hits < cfg.seed_coverage * self.seed_hits:
             self.seed_state = "rejected"
             self._merged = None
+            prior = self.calib["prior"]
+            keep = max(len(prior.values) - self._seeded_scores, 0)
+            prior.values = prior.values[:keep]
+            prior._sorted = None
         elif self.seed_checked >= cfg.seed_min_checked:
             self.seed_state = "trusted"
 
     def learn_seed(self, curves: list[tuple[np.ndarray, np.ndarray]]) -> int:
         """Seed the prior with finished curves of earlier searches (x, y each; complete ones
-        are used). The seed's own leave-one-out errors calibrate it until this search's
-        models do. Returns the number of curves taken."""
+        are used). Their exact leave-one-out errors (at most 500 curves) calibrate the seed
+        until this search's models do, and set the hit rate it must keep on them. Returns
+        the number of curves taken."""
         cfg = self.cfg
-        seed = self.seed or PreviousBuilds(self.transform)
-        saved_seed, saved_state = self.seed, self.seed_state
-        self.seed, self.seed_state = seed, "probation"
+        seed = PreviousBuilds(self.transform)
         taken = 0
         for x, y in curves:
             if len(x) == 0 or x[-1] < cfg.target_x:
                 continue
             self.norm.ready(float(y[0]))
-            z = self.norm.z(y)
-            final = float(np.interp(cfg.target_x, x, z))
-            if seed.n >= cfg.prior_min_curves:
-                self.seed_calib.extend(self._loo_scores(x, z, final, None, seed_only=True))
-            seed.add(x, z, cfg.target_x, complete=True)
+            seed.add(x, self.norm.z(y), cfg.target_x, complete=True)
             taken += 1
-        if seed.n < 3:
-            self.seed, self.seed_state = saved_seed, saved_state
+        if seed.n < 3 or seed.stats is None:
             return 0
+        f, finv, slope = _TRANSFORMS[self.transform]
+        scores: list[float] = []
+        for i in np.unique(np.linspace(0, seed.n - 1, min(seed.n, 500)).astype(int)):
+            lv, fin = seed.levels[i], float(seed.finals[i])
+            loo = seed.stats.removed(f(lv), float(f(np.array([fin]))[0]))
+            for e in range(cfg.c_min, cfg.target_x):
+                got = regress(
+                    loo, seed.lo, seed.hi, e, float(lv[e]), self.transform, cfg.prior_min_r2
+                )
+                sd = None if got is None else got[1] * slope(got[0])
+                scores.append(abs(float(finv(got[0])) - fin) / sd if sd else math.inf)
+        s_arr = np.asarray(scores)
+        finite = s_arr[np.isfinite(s_arr)]
+        if not len(finite):
+            return 0
+        self.seed, self.seed_state = seed, "probation"
+        self.seed_calib = Scores(cfg.calibration_window)
+        self.seed_calib.extend(finite.tolist())
+        self.seed_q80 = float(np.quantile(finite, 0.8))
+        self.seed_hits = float(np.mean(s_arr <= self.seed_q80))
+        self.seed_checks, self.seed_checked, self._seeded_scores = [], 0, 0
         self._merged = None
         return taken
 

@@ -142,6 +142,7 @@ def test_calibration_keeps_a_window_of_recent_errors():
 # -- architecture-aware prior ---------------------------------------------------------------
 def test_architecture_features_reach_the_pool_by_finish_and_by_learn_curve():
     curves = search(n=12, arch_effect=0.02)
+    assert Engine.from_preset("default").config.prior_arch_k == 10  # on in the preset
     a = Engine.from_preset("default", e_pred=20, prior_arch_k=5)
     b = Engine.from_preset("default", e_pred=20, prior_arch_k=5)
     for m in curves.models():
@@ -167,7 +168,7 @@ def test_architecture_aware_prior_learns_what_the_architecture_adds():
     """The first choice adds 2 points to the final value, shown late: models alike in their
     curve's level so far but not in that choice are told apart by their neighbours."""
     curves = search(n=60, arch_effect=0.02, seed=3)
-    cfg = Engine.from_preset("default", e_pred=20, delta=1.0).config
+    cfg = Engine.from_preset("default", e_pred=20, delta=1.0, prior_arch_k=0).config
     plain = replay(curves, cfg)
     arch = replay(curves, cfg.with_(prior_arch_k=10))
     assert arch["mae_stopped"] < plain["mae_stopped"]
@@ -266,3 +267,24 @@ def test_cli_engine_replay_sweep_and_seed(tmp_path, capsys):
     assert main(["engine", "replay", str(run), "--config", str(cfg), "--seed", str(run)]) == 0
     assert main(["engine", "replay", str(run), "--preset", "default", "--sweep", "bogus"]) == 2
     assert math.isfinite(len(capsys.readouterr().out))
+
+
+def test_engine_feed_teaches_the_recorded_choice_vector():
+    from types import SimpleNamespace
+
+    from a4nn.engine_feed import feed_finished_model
+
+    md = SimpleNamespace(
+        result=lambda: SimpleNamespace(failed=False, status="budget"),
+        read_epochs=lambda: [{"epoch": e, "val_acc": 80 + e} for e in range(5)],
+        read_meta=lambda: {"choices": [1, 0, 2], "engine_log": []},
+    )
+    taught = {}
+
+    class Spy:
+        def learn_curve(self, epochs, values, **kw):
+            taught.update(kw, epochs=epochs)
+
+    feed_finished_model(Spy(), SimpleNamespace(model=lambda mid: md), 7)
+    assert taught["features"] == [1, 0, 2] and taught["model_id"] == 7
+    assert taught["stopped"] is False and taught["epochs"] == [0, 1, 2, 3, 4]
