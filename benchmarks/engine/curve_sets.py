@@ -66,6 +66,7 @@ def subset(curves: Curves, keys: list) -> Curves:
     out = Curves(source=f"{curves.source}[{len(ks)} models]")
     out.rows = [r for r in curves.rows if r[0] in ks]
     out.labels = {k: v for k, v in curves.labels.items() if k in ks}
+    out.features = {k: v for k, v in curves.features.items() if k in ks}
     return out
 
 
