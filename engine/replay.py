@@ -109,7 +109,7 @@ def replay(
         details=details,
     )
     report["config"] = cfg.to_dict()
-    if seed is not None:  # what became of the seed: probation, trusted or rejected
+    if seed is not None or cfg.prior_seed:  # what became of the seed: probation, trusted, rejected
         pred = eng.predictor
         report["seed"] = {
             "state": getattr(pred, "seed_state", "none"),
@@ -234,6 +234,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"  engine call           {num(r['ms_per_call'], '%.2f')} ms median"
         f" over {r['calls']} calls",
     ]
+    if "seed" in r:
+        sd = r["seed"]
+        lines.append(
+            f"  seeded prior          {sd['state']} after {sd['own_models_checked']} own "
+            "model(s) checked"
+        )
     return "\n".join(lines)
 
 

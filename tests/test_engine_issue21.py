@@ -265,6 +265,7 @@ def test_cli_engine_replay_sweep_and_seed(tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [r["value"] for r in rows][:1] == [0.1]
     assert main(["engine", "replay", str(run), "--config", str(cfg), "--seed", str(run)]) == 0
+    assert "seeded prior" in capsys.readouterr().out
     assert main(["engine", "replay", str(run), "--preset", "default", "--sweep", "bogus"]) == 2
     assert math.isfinite(len(capsys.readouterr().out))
 
