@@ -3,6 +3,7 @@
     a4nn run CONFIG [--out DIR] [--resume]
     a4nn data xfel --out DIR [--intensity 1e14|1e15|1e16] [--n-train N] [--n-test N] [--seed S]
     a4nn engine replay CURVES [--preset paper|default] [--config ENGINE.yaml] [--json]
+                       [--sweep [KNOB] [--values V,V,...]] [--seed CURVES]
     a4nn simulate CONFIG --curves CURVES --gpus N [--times CURVES] [--out DIR] [--json FILE]
     a4nn publish RUN_DIR --server URL --collection ALIAS
     a4nn fetch DOI --server URL --out DIR
@@ -79,14 +80,28 @@ def _cmd_data_xfel(args: argparse.Namespace) -> int:
 
 def _cmd_engine_replay(args: argparse.Namespace) -> int:
     from engine import Engine
-    from engine.replay import format_report, replay_file
+    from engine.replay import format_report, format_sweep, read_curves, replay, sweep
 
     if args.config:
         engine = Engine.from_yaml(Path(args.config))
     else:
         engine = Engine.from_preset(args.preset)
+    if args.seed:
+        engine = Engine.from_config(engine.config, prior_seed=str(args.seed))
     try:
-        report = replay_file(Path(args.curves), engine)
+        curves = read_curves(Path(args.curves))
+        if args.sweep is not None:
+            values = [float(v) for v in args.values.split(",")] if args.values else None
+            try:
+                report = sweep(curves, engine.config, args.sweep or None, values)
+            except ValueError as e:
+                raise UserError(f"engine replay --sweep: {e}") from None
+            if args.json:
+                print(json.dumps(_strict_json(report), indent=2, allow_nan=False))
+            else:
+                print(format_sweep(report))
+            return 0
+        report = replay(curves, engine.config)
     except UnicodeDecodeError:
         raise UserError(
             f"{args.curves} is not a text CSV file (it does not decode as UTF-8); give an "
@@ -288,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--preset", default="paper", help="paper | default | off")
     rep.add_argument("--config", help="engine YAML (overrides --preset)")
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
+    rep.add_argument(
+        "--sweep",
+        nargs="?",
+        const="",
+        metavar="KNOB",
+        help="replay once per value of KNOB (default: the preset's main knob) and print the "
+        "saving against tau_eps and MAE: the trade-off frontier",
+    )
+    rep.add_argument("--values", help="comma-separated values for --sweep")
+    rep.add_argument("--seed", help="seed the prior with earlier curves (commons CSV or run)")
     rep.set_defaults(func=_cmd_engine_replay)
 
     sim = sub.add_parser(

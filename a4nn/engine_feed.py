@@ -37,13 +37,14 @@ def feed_finished_model(engine: Engine, run: RunDir, model_id: int) -> None:
     if res is None or res.failed:
         return
     rows = md.read_epochs()
-    log = md.read_meta().get("engine_log")
+    meta = md.read_meta()
     engine.learn_curve(
         [int(r["epoch"]) for r in rows],
         [float(r["val_acc"]) for r in rows],
         stopped=res.status == "converged",
-        log=log or None,
+        log=meta.get("engine_log") or None,
         model_id=model_id,
+        features=meta.get("choices"),  # the architecture, for an architecture-aware prior
     )
 
 

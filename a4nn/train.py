@@ -283,7 +283,7 @@ def _train_and_record(
     data = data.on(device)
     opt = _make_optimizer(cfg, model)
     sched = _make_scheduler(cfg, opt)
-    tracker = engine.start(cand.model_id)
+    tracker = engine.start(cand.model_id, features=meta.get("choices"))
 
     state, rows = _resume_point(md, md.read_epochs())
     start_epoch = 0

@@ -19,6 +19,7 @@ STOP_RULES = ("spread", "probability")
 DIRECTIONS = ("maximize", "minimize")
 LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 PRIORS = ("none", "previous_builds")
+TOLERANCES = ("absolute", "pool_spread", "rank")
 FAMILIES_MODES = ("always", "without_prior")
 
 
@@ -58,6 +59,11 @@ class EngineConfig:
     stop_rule: str = "spread"
     delta: float = 0.5  # probability rule: |final - prediction| <= delta ...
     confidence: float = 0.9  # ... with at least this probability
+    # how delta is read: absolute (delta itself), pool_spread (max(delta, tolerance_scale x
+    # IQR of the pool's finals)), rank (max(delta, the distance to the pool's quantiles at the
+    # prediction's rank +- tolerance_scale))
+    tolerance: str = "absolute"
+    tolerance_scale: float = 0.0
     min_epoch_fraction: float = 0.0  # never stop before this fraction of e_pred
     # previous builds (ensemble method)
     prior: str = "none"
@@ -67,6 +73,19 @@ class EngineConfig:
     prior_transform: str = "auto"  # log_error (bounded fitness), identity, or auto
     prior_min_r2: float = 0.0  # the pool's levels must explain this much of its finals' variance
     calibration_min: int = 30  # standardised past errors needed before trusting them
+    calibration_window: int = 20_000  # the most recent standardised errors kept
+    # architecture-aware prior: correct the regression by the residuals of the k finished
+    # models whose choice vectors are closest (0: off); weight exp(-distance / bandwidth),
+    # distance the share of choices that differ
+    prior_arch_k: int = 0
+    prior_arch_bandwidth: float = 0.1
+    # seeded prior: curves of earlier searches (a commons CSV or a run directory) that
+    # predict from the first model; on probation until checked on seed_min_checked own
+    # models, dropped if fewer than seed_coverage of its errors on them fall within the 80%
+    # quantile of its own leave-one-out errors
+    prior_seed: str | None = None
+    seed_min_checked: int = 1
+    seed_coverage: float = 0.5
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -160,6 +179,21 @@ class EngineConfig:
         for fam in self.families:
             if fam not in FAMILIES:
                 raise bad("families", fam, f"known families: {sorted(FAMILIES)}")
+        if self.tolerance not in TOLERANCES:
+            raise bad("tolerance", self.tolerance, f"use one of {list(TOLERANCES)}")
+        ts = self.tolerance_scale
+        if not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
+            raise bad("tolerance_scale", ts, "use a finite number >= 0")
+        if self.tolerance == "rank" and not ts < 1:
+            raise bad("tolerance_scale", ts, "a share of the pool in [0, 1) for tolerance rank")
+        if not 0 <= self.seed_coverage <= 1:
+            raise bad("seed_coverage", self.seed_coverage, "use a fraction in [0, 1]")
+        if not isinstance(self.prior_arch_k, int) or self.prior_arch_k < 0:
+            raise bad("prior_arch_k", self.prior_arch_k, "use a whole number >= 0 (0: off)")
+        if not self.prior_arch_bandwidth > 0:
+            raise bad("prior_arch_bandwidth", self.prior_arch_bandwidth, "use a number > 0")
+        if self.seed_min_checked < 0:
+            raise bad("seed_min_checked", self.seed_min_checked, "use a whole number >= 0")
         if self.prior_transform not in ("auto", "log_error", "identity"):
             raise bad("prior_transform", self.prior_transform, "use auto, log_error or identity")
         if self.prior_transform == "log_error" and None in self.value_range:
@@ -168,7 +202,15 @@ class EngineConfig:
                 self.prior_transform,
                 "log_error needs a bounded value_range; use identity for unbounded fitness (loss)",
             )
-        for name in ("c_min", "e_pred", "n", "max_nfev", "prior_min_curves", "calibration_min"):
+        for name in (
+            "c_min",
+            "e_pred",
+            "n",
+            "max_nfev",
+            "prior_min_curves",
+            "calibration_min",
+            "calibration_window",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise bad(name, v, "use a whole number >= 1")
@@ -226,8 +268,9 @@ _PAPER = EngineConfig(
 )
 
 # The issue-3 engine: previous-builds prior with a calibrated probabilistic stopping rule,
-# curve families for the cold start. Numbers chosen by cross-validation
-# (benchmarks/engine/select_default.py, SELECTION.md).
+# curve families for the cold start; since issue 21 the prior also learns from the models
+# with the most similar architectures (prior_arch_k). Numbers chosen by leave-one-set-out
+# cross-validation (benchmarks/engine/select_default.py, SELECTION.md).
 _DEFAULT = EngineConfig(
     name="default",
     method="ensemble",
@@ -250,6 +293,9 @@ _DEFAULT = EngineConfig(
     prior_min_curves=3,
     prior_transform="auto",
     prior_min_r2=0.5,
+    tolerance="absolute",
+    prior_arch_k=10,
+    prior_arch_bandwidth=0.1,
 )
 
 _OFF = EngineConfig(name="off", method="off")

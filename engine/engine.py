@@ -32,6 +32,7 @@ from .curve import Curve, as_epoch, check_value
 from .ensemble import EnsemblePredictor
 from .paper import PaperPredictor
 from .prediction import Prediction, Predictor
+from .records import read_curves
 from .stopping import Evidence, StopPolicy, Verdict, policy_for
 
 logger = logging.getLogger(__name__)
@@ -166,6 +167,10 @@ class Tracker:
                 p_within=pred.p_within,
                 source=pred.source,
                 pool=pred.pool,
+                p_within_at=pred.p_within_at,
+                pool_view=pred.pool_view,
+                seed=pred.seed,
+                seed_checked=pred.seed_checked,
             )
         )
         if verdict.stop:
@@ -182,6 +187,18 @@ class Tracker:
             std=pred.std,
             verdict=verdict,
         )
+
+
+def _features(features: Any) -> np.ndarray | None:
+    """A choice vector as a flat float array (nested lists are flattened); None when absent
+    or not numbers."""
+    if features is None:
+        return None
+    try:
+        arr = np.asarray(features, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.size and np.all(np.isfinite(arr)) else None
 
 
 def _join(*notes: str) -> str:
@@ -210,6 +227,38 @@ class Engine:
         self.finished: int = 0
         self.predictor: Predictor | None = make_predictor(self.config)
         self.policy: StopPolicy = policy_for(self.config)
+        if self.config.prior_seed:
+            self.seed_from(self.config.prior_seed)
+
+    def seed_from(self, source: Any) -> int:
+        """Start the prior from the curves of earlier searches, so that the first models of
+        this one can already be stopped: `source` is an A4NN commons CSV, a run directory
+        (or its epochs.csv), a `Curves` from `engine.read_curves`, or an iterable of
+        (epochs, values) pairs. Only curves trained to this engine's budget are used. The
+        seed is on probation (guard `seed_on_probation`) until checked on this search's own
+        models, and dropped if it predicts them worse than it predicts its own curves (a
+        prior from another task). Returns the number of curves taken (0: the engine has no
+        previous-builds prior, or fewer than 3 usable curves). Errors in reading the source
+        are raised: seeding happens before a search, not during one."""
+        learn_seed = getattr(self.predictor, "learn_seed", None)
+        if learn_seed is None or self.config.prior == "none":
+            return 0
+        if isinstance(source, str | Path):
+            source = read_curves(source)
+        if hasattr(source, "rows") and hasattr(source, "models"):
+            pairs = [source.curve(k) for k in source.models()]
+        else:
+            pairs = list(source)
+        curves = []
+        for epochs, values in pairs:
+            c = Curve()
+            for e, v in zip(epochs, values, strict=True):
+                e2 = as_epoch(e)
+                v2 = None if e2 is None else check_value(v, e2, self.config.value_range)[0]
+                if e2 is not None and v2 is not None:
+                    c.add(e2, v2)
+            curves.append(c.arrays())
+        return int(learn_seed(curves))
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -234,8 +283,14 @@ class Engine:
         return cls(cfg.with_(**overrides) if overrides else cfg)
 
     # -- per model ------------------------------------------------------------------------------
-    def start(self, model_id: Any) -> Tracker:
-        return Tracker(model_id=model_id, config=self.config, engine=self)
+    def start(self, model_id: Any, features: Any = None) -> Tracker:
+        """A tracker for one model; `features`: its architecture's choice vector (numbers,
+        e.g. `space.encode(arch)`), used by the architecture-aware prior."""
+        tr = Tracker(model_id=model_id, config=self.config, engine=self)
+        feats = _features(features)
+        if feats is not None:
+            tr.state["features"] = feats
+        return tr
 
     def finish(self, tracker: Tracker) -> None:
         """The model is done (stopped or trained to budget); priors learn from what it showed.
@@ -246,7 +301,13 @@ class Engine:
             self.finished += 1
             if self.predictor is not None:
                 x, y = tracker.curve()
-                self.predictor.learn_curve(x, y, tracker.converged, tracker.prediction_log())
+                self.predictor.learn_curve(
+                    x,
+                    y,
+                    tracker.converged,
+                    tracker.prediction_log(),
+                    features=tracker.state.get("features"),
+                )
         except Exception:
             logger.exception(
                 "engine: finish failed for model %r; the engine did not learn from it",
@@ -260,12 +321,14 @@ class Engine:
         stopped: bool = False,
         log: list | None = None,
         model_id: Any = None,
+        features: Any = None,
     ) -> None:
         """Teach the engine a finished model's curve recorded elsewhere (another worker, or
         a run being resumed): `epochs` 0-based, `values` the fitness; `stopped` if the engine
         ended it early; `log` the predictions its tracker logged in situ
         (`Tracker.prediction_log()`), so the engine learns what `finish` would have taught
-        it; `model_id` names the model in the log if this fails. Invalid points are dropped
+        it; `model_id` names the model in the log if this fails; `features` its architecture's
+        choice vector (as for `start`). Invalid points are dropped
         as `observe` would drop them. Never raises: an error is logged with the model id."""
         try:
             curve = Curve()
@@ -276,7 +339,7 @@ class Engine:
                     curve.add(e2, v2)
             if self.predictor is not None:
                 x, y = curve.arrays()
-                self.predictor.learn_curve(x, y, stopped, log)
+                self.predictor.learn_curve(x, y, stopped, log, features=_features(features))
             self.finished += 1
         except Exception:
             logger.exception(

@@ -31,6 +31,11 @@ class PaperPredictor:
         )
 
     def learn_curve(
-        self, x: np.ndarray, y: np.ndarray, stopped: bool, log: list | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        stopped: bool,
+        log: list | None = None,
+        features: np.ndarray | None = None,
     ) -> None:
         """Nothing to learn: the paper's engine treats every model on its own."""

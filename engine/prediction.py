@@ -6,6 +6,7 @@ each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,11 @@ class Prediction:
     p_within: float | None = None  # P(|final - value| <= delta), if the predictor knows it
     source: str | None = None  # what made it: "paper", "families" or "prior" (None: failed)
     pool: int | None = None  # models in the previous-builds pool (None: no prior configured)
+    # P(|final - value| <= d) for any tolerance d (fitness units), calibrated like p_within
+    p_within_at: Callable[[float], float] | None = None
+    pool_view: Any = None  # the pool's final values (quantiles, CDF), for a scaled tolerance
+    seed: str | None = None  # a seeded prior's state: probation, trusted, rejected (None: none)
+    seed_checked: int | None = None  # the search's own models the seed was checked on
 
 
 class Predictor(Protocol):
@@ -34,7 +40,13 @@ class Predictor(Protocol):
         ...
 
     def learn_curve(
-        self, x: np.ndarray, y: np.ndarray, stopped: bool, log: list | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        stopped: bool,
+        log: list | None = None,
+        features: np.ndarray | None = None,
     ) -> None:
-        """Learn from a finished model's curve (only what was trained)."""
+        """Learn from a finished model's curve (only what was trained); `features`: its
+        architecture's choice vector, if known."""
         ...

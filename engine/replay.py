@@ -22,11 +22,9 @@ meaningful on searches run with the engine off (every model trained to the budge
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,107 +33,19 @@ import numpy as np
 from .config import EngineConfig, preset
 from .engine import Engine
 from .metrics import kendall_tau, kendall_tau_eps, regret, top_k_overlap
+from .records import CurveFormatError, Curves, read_curves
 
-
-class CurveFormatError(ValueError):
-    """A curves file that cannot be read; the message names file, line and column."""
-
-
-@dataclass
-class Curves:
-    """Recorded curves: the rows in training order and one label per model key."""
-
-    source: str
-    rows: list[tuple[Any, int, float]] = field(default_factory=list)  # (model key, epoch, value)
-    labels: dict[Any, str] = field(default_factory=dict)
-
-    def models(self) -> list[Any]:
-        seen: dict[Any, None] = {}
-        for key, _, _ in self.rows:
-            seen.setdefault(key, None)
-        return list(seen)
-
-    def curve(self, key: Any) -> tuple[list[int], list[float]]:
-        pts = [(e, v) for k, e, v in self.rows if k == key]
-        return [e for e, _ in pts], [v for _, v in pts]
-
-
-def _float(text: str, path: Path, line: int, col: str) -> float:
-    t = text.strip()
-    if t == "":
-        return float("nan")
-    try:
-        return float(t)
-    except ValueError:
-        raise CurveFormatError(
-            f"{path}: line {line}: column {col!r}: {text!r} is not a number"
-        ) from None
-
-
-def _int(text: str, path: Path, line: int, col: str) -> int:
-    f = _float(text, path, line, col)
-    if not math.isfinite(f) or f < 0 or f != int(f):
-        raise CurveFormatError(
-            f"{path}: line {line}: column {col!r}: {text!r} is not a whole number >= 0"
-        )
-    return int(f)
-
-
-def read_curves(path: str | Path) -> Curves:
-    """Read an A4NN commons CSV, a run's `epochs.csv`, or a run directory holding one."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "epochs.csv"
-    if not p.is_file():
-        raise CurveFormatError(
-            f"{p}: no such file; give an A4NN commons CSV, a run's epochs.csv or its run directory"
-        )
-    out = Curves(source=str(p))
-    with p.open(newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise CurveFormatError(f"{p}: line 1: empty file, expected a CSV header") from None
-        if "val_accs" in header and "epoch" in header:
-            fmt, vcol = "commons", "val_accs"
-        elif {"model_id", "epoch", "val_acc"} <= set(header):
-            fmt, vcol = "run", "val_acc"
-        else:
-            raise CurveFormatError(
-                f"{p}: line 1: expected columns epoch,val_accs (A4NN commons CSV) or "
-                f"model_id,epoch,val_acc (a4nn run epochs.csv); found {header}"
-            )
-        ie, iv = header.index("epoch"), header.index(vcol)
-        ik = header.index("model_id") if fmt == "run" else None
-        ia = header.index("arch") if "arch" in header else None
-        n_model = -1
-        for row in reader:
-            line = reader.line_num
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise CurveFormatError(
-                    f"{p}: line {line}: expected {len(header)} columns as in the header, "
-                    f"found {len(row)}"
-                )
-            epoch = _int(row[ie], p, line, "epoch")
-            value = _float(row[iv], p, line, vcol)
-            if fmt == "commons":
-                if epoch == 0 or n_model < 0:
-                    n_model += 1
-                    label = row[ia].strip() if ia is not None else str(n_model)
-                    out.labels[n_model] = label
-                key: Any = n_model
-            else:
-                key = row[ik].strip()
-                if key == "":
-                    raise CurveFormatError(f"{p}: line {line}: column 'model_id' is empty")
-                out.labels.setdefault(key, key)
-            out.rows.append((key, epoch, value))
-    if not out.rows:
-        raise CurveFormatError(f"{p}: no data rows after the header")
-    return out
+__all__ = [
+    "CurveFormatError",
+    "Curves",
+    "format_sweep",
+    "main_knob",
+    "read_curves",
+    "replay",
+    "replay_file",
+    "summarize",
+    "sweep",
+]
 
 
 def _as_config(config: EngineConfig | Engine | dict[str, Any] | str | None) -> EngineConfig:
@@ -156,10 +66,14 @@ def replay(
     config: EngineConfig | Engine | dict[str, Any] | str | None = None,
     *,
     details: bool = False,
+    seed: Any = None,
 ) -> dict[str, Any]:
-    """Replay `curves` in training order through a fresh engine; return `summarize`'s report."""
+    """Replay `curves` in training order through a fresh engine; return `summarize`'s report.
+    `seed`: curves of earlier searches to start the prior from (`Engine.seed_from`)."""
     cfg = _as_config(config)
     eng = Engine(cfg)
+    if seed is not None:
+        eng.seed_from(seed)
     last_row: dict[Any, int] = {}
     for i, (key, _, _) in enumerate(curves.rows):
         last_row[key] = i
@@ -173,7 +87,7 @@ def replay(
             continue
         tr = trackers.get(key)
         if tr is None:
-            tr = trackers[key] = eng.start(key)
+            tr = trackers[key] = eng.start(key, features=curves.features.get(key))
             used[key] = 0
         t0 = time.perf_counter()
         d = tr.observe(epoch, value)
@@ -195,6 +109,12 @@ def replay(
         details=details,
     )
     report["config"] = cfg.to_dict()
+    if seed is not None or cfg.prior_seed:  # what became of the seed: probation, trusted, rejected
+        pred = eng.predictor
+        report["seed"] = {
+            "state": getattr(pred, "seed_state", "none"),
+            "own_models_checked": getattr(pred, "seed_checked", 0),
+        }
     return report
 
 
@@ -314,4 +234,96 @@ def format_report(report: dict[str, Any]) -> str:
         f"  engine call           {num(r['ms_per_call'], '%.2f')} ms median"
         f" over {r['calls']} calls",
     ]
+    if "seed" in r:
+        sd = r["seed"]
+        lines.append(
+            f"  seeded prior          {sd['state']} after {sd['own_models_checked']} own "
+            "model(s) checked"
+        )
+    return "\n".join(lines)
+
+
+# -- a frontier: the preset's main knob swept -------------------------------------------------
+SWEEPS: dict[str, tuple[float, ...]] = {
+    # knob: the values swept (fitness units on a 0-100 scale where the knob has units)
+    "tolerance_scale": (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75),
+    "delta": (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0),
+    "confidence": (0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+    "r": (0.1, 0.25, 0.5, 1.0, 2.0),
+}
+
+
+def main_knob(cfg: EngineConfig) -> str:
+    """The setting that trades epochs saved against faithfulness most directly: the
+    tolerance's scale for a scaled tolerance, delta for an absolute one, r for the
+    paper's spread rule."""
+    if cfg.method == "paper" or cfg.stop_rule == "spread":
+        return "r"
+    return "tolerance_scale" if cfg.tolerance != "absolute" else "delta"
+
+
+def sweep(
+    curves: Curves,
+    config: EngineConfig | Engine | dict[str, Any] | str | None = None,
+    knob: str | None = None,
+    values: list[float] | tuple[float, ...] | None = None,
+) -> dict[str, Any]:
+    """Replay `curves` once per value of `knob` (by default the config's `main_knob`, over
+    `SWEEPS[knob]` and the config's own value); each row is `replay`'s report, and `on_front`
+    says whether no other row saves at least as much with a tau_eps (then MAE) at least as good."""
+    cfg = _as_config(config)
+    knob = knob or main_knob(cfg)
+    if knob not in cfg.to_dict():
+        raise ValueError(f"unknown setting {knob!r} to sweep")
+    own = getattr(cfg, knob)
+    vals = sorted(set(values if values is not None else SWEEPS.get(knob, ())) | {own})
+    rows = []
+    for v in vals:
+        r = replay(curves, cfg.with_(**{knob: v}))
+        r.pop("config", None)
+        rows.append({"value": v, "is_config": v == own, **r})
+    for r in rows:
+        r["on_front"] = not any(_dominates(o, r) for o in rows if o is not r)
+    return {"source": curves.source, "preset": cfg.name, "knob": knob, "rows": rows}
+
+
+def _key(r: dict[str, Any]) -> tuple[float, float, float]:
+    def num(v: Any, bad: float) -> float:
+        return bad if v is None or not math.isfinite(v) else float(v)
+
+    # tau_eps undefined (no pair to count) ranks like a perfect one; MAE lower is better
+    return (
+        num(r["epochs_saved_pct"], 0.0),
+        num(r["kendall_tau_eps"], 1.0),
+        -num(r["mae_stopped"], 0.0),
+    )
+
+
+def _dominates(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    ka, kb = _key(a), _key(b)
+    return all(x >= y for x, y in zip(ka, kb, strict=True)) and ka != kb
+
+
+def format_sweep(result: dict[str, Any]) -> str:
+    """The sweep as a table: the knob's value, epochs saved, tau_eps, MAE (and the rest)."""
+
+    def num(v: Any, fmt: str) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt % v
+
+    lines = [
+        f"Engine sweep of {result['source']}: '{result['preset']}' with {result['knob']} varied",
+        f"  {result['knob']:>16}  saved %  stopped  tau_eps    MAE    tau   ms/call  frontier",
+    ]
+    for r in result["rows"]:
+        mark = "*" if r["is_config"] else " "
+        lines.append(
+            f"  {mark}{r['value']:>15g}  {num(r['epochs_saved_pct'], '%7.1f')}  "
+            f"{r['models_stopped']:7d}  {num(r['kendall_tau_eps'], '%7.3f')}  "
+            f"{num(r['mae_stopped'], '%5.2f')}  {num(r['kendall_tau'], '%5.3f')}  "
+            f"{num(r['ms_per_call'], '%7.3f')}  {'yes' if r['on_front'] else ''}"
+        )
+    lines.append(
+        "  * the configuration's own value; frontier: no other value saves as much with a "
+        "tau_eps and MAE as good"
+    )
     return "\n".join(lines)

@@ -35,9 +35,9 @@ With `method: off` the engine makes no prediction, so nothing here is asked.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .config import EngineConfig
 from .curve import in_range
@@ -54,6 +54,11 @@ class Evidence:
     p_within: float | None = None  # the predictor's P(|final - newest| <= delta), if known
     source: str | None = None  # what made the newest prediction: paper, families, prior
     pool: int | None = None  # models in the previous-builds pool (None: no prior)
+    # P(|final - newest| <= d) for a tolerance d in fitness units (calibrated), if known
+    p_within_at: Callable[[float], float] | None = None
+    pool_view: Any = None  # the pool's final values: quantile(p), cdf(v), iqr(), n
+    seed: str | None = None  # a seeded prior: probation, trusted, rejected (None: no seed)
+    seed_checked: int | None = None  # own models trained to the budget the seed was checked on
 
 
 @dataclass(frozen=True)
@@ -137,25 +142,105 @@ class SpreadRule:
         )
 
 
+# -- tolerances: how close a prediction must be to the final value -----------------------------
+class Tolerance(Protocol):
+    """How far (fitness units) a prediction may miss the final value and still be right."""
+
+    name: ClassVar[str]
+
+    def delta(self, ev: Evidence) -> float: ...
+
+    def describe(self, ev: Evidence, d: float) -> str: ...
+
+
+@dataclass(frozen=True)
+class AbsoluteTolerance:
+    """`tolerance: absolute`: a fixed delta, whatever the search."""
+
+    floor: float  # fitness units
+    name: ClassVar[str] = "absolute"
+
+    def delta(self, ev: Evidence) -> float:
+        return self.floor
+
+    def describe(self, ev: Evidence, d: float) -> str:
+        return f"{d:.3g}"
+
+
+@dataclass(frozen=True)
+class PoolSpreadTolerance:
+    """`tolerance: pool_spread`: delta = max(floor, scale x the interquartile range of the
+    pool's final values). Models far apart forgive a bigger miss; never below the floor
+    (differences smaller than it are noise the NAS cannot rank anyway)."""
+
+    floor: float  # fitness units
+    scale: float
+    name: ClassVar[str] = "pool_spread"
+
+    def delta(self, ev: Evidence) -> float:
+        view = ev.pool_view
+        if view is None or view.n < 2:
+            return self.floor
+        return max(self.floor, self.scale * view.iqr())
+
+    def describe(self, ev: Evidence, d: float) -> str:
+        return f"{d:.3g} (max of {self.floor:g} and {self.scale:g} x the pool's IQR)"
+
+
+@dataclass(frozen=True)
+class RankTolerance:
+    """`tolerance: rank`: the final value may lie anywhere that moves the model by at most
+    a share `scale` of the pool in rank: delta = the distance from the prediction to the
+    nearer of the pool's quantiles at its rank +- scale, never below the floor."""
+
+    floor: float
+    scale: float
+    name: ClassVar[str] = "rank"
+
+    def delta(self, ev: Evidence) -> float:
+        view = ev.pool_view
+        if view is None or view.n < 2 or not ev.predictions:
+            return self.floor
+        p = ev.predictions[-1]
+        if not math.isfinite(p):
+            return self.floor
+        c = view.cdf(p)
+        below = p - view.quantile(c - self.scale)
+        above = view.quantile(c + self.scale) - p
+        return max(self.floor, min(abs(below), abs(above)))
+
+    def describe(self, ev: Evidence, d: float) -> str:
+        return f"{d:.3g} (rank moves <= {self.scale:.0%} of the pool, floor {self.floor:g})"
+
+
 @dataclass(frozen=True)
 class ProbabilityRule:
-    """The spread rule, and P(|final - prediction| <= delta) >= confidence."""
+    """The spread rule, and P(|final - prediction| <= delta) >= confidence, with delta from
+    the tolerance (absolute, or scaled to the pool's spread or to the model's rank)."""
 
     spread: SpreadRule
-    delta: float  # fitness units
+    tolerance: Tolerance
     confidence: float
     name: ClassVar[str] = "probability"
+
+    @property
+    def delta(self) -> float:  # the floor, in fitness units (kept for callers of old)
+        return getattr(self.tolerance, "floor", float("nan"))
 
     def decide(self, ev: Evidence) -> Verdict:
         agree = self.spread.decide(ev)
         if not agree.stop:
             return Verdict(False, self.name, agree.reason)
-        p = ev.p_within
-        if p is None:
-            if ev.std is None:
-                return Verdict(False, self.name, "the predictor gives no uncertainty")
-            p = prob_within(ev.std, self.delta)
-        said = f"P(|final - prediction| <= {self.delta:g}) = {p:.3f}"
+        d = self.tolerance.delta(ev)
+        if ev.p_within_at is not None:
+            p = ev.p_within_at(d)
+        elif ev.p_within is not None and d == self.delta:
+            p = ev.p_within
+        elif ev.std is not None:
+            p = prob_within(ev.std, d)
+        else:
+            return Verdict(False, self.name, "the predictor gives no uncertainty")
+        said = f"P(|final - prediction| <= {self.tolerance.describe(ev, d)}) = {p:.3f}"
         if p >= self.confidence:
             return Verdict(True, self.name, f"{said} >= {self.confidence:g}; {agree.reason}")
         return Verdict(False, self.name, f"{said} < {self.confidence:g}")
@@ -246,6 +331,24 @@ class OnlyPriorStops:
         return None
 
 
+@dataclass(frozen=True)
+class SeedOnProbation:
+    """With a seeded prior (curves of earlier searches): no stop until the seed has been
+    checked on `min_checked` of this search's own models trained to the budget; a seed that
+    failed its check is dropped by the predictor, and the own pool's guards apply again."""
+
+    min_checked: int
+    name: ClassVar[str] = "seed_on_probation"
+
+    def veto(self, ev: Evidence) -> str | None:
+        if ev.seed == "probation" and (ev.seed_checked or 0) < self.min_checked:
+            return (
+                f"the seed from earlier searches is checked on {ev.seed_checked or 0} of "
+                f"{self.min_checked} own models trained to the budget"
+            )
+        return None
+
+
 # -- the policy -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StopPolicy:
@@ -282,7 +385,7 @@ def policy_for(cfg: EngineConfig) -> StopPolicy:
     spread = SpreadRule(cfg.n, cfg.r * cfg.unit)
     rule: Rule = spread
     if cfg.stop_rule == "probability":
-        rule = ProbabilityRule(spread, cfg.delta * cfg.unit, cfg.confidence)
+        rule = ProbabilityRule(spread, tolerance_for(cfg), cfg.confidence)
     guards: list[Guard] = [MinEpochs(cfg.min_epoch_fraction, cfg.target_x)]
     with_prior = cfg.method == "ensemble" and cfg.prior != "none"
     if with_prior:
@@ -290,4 +393,15 @@ def policy_for(cfg: EngineConfig) -> StopPolicy:
     guards.append(ValidPredictions(cfg.n, lo, hi))
     if with_prior:
         guards.append(OnlyPriorStops())
+        guards.append(SeedOnProbation(cfg.seed_min_checked))
     return StopPolicy(rule, tuple(guards), before=(MinPoints(cfg.c_min),))
+
+
+def tolerance_for(cfg: EngineConfig) -> Tolerance:
+    """The tolerance `cfg.tolerance` names, with `delta` as its floor (fitness units)."""
+    floor = cfg.delta * cfg.unit
+    if cfg.tolerance == "pool_spread":
+        return PoolSpreadTolerance(floor, cfg.tolerance_scale)
+    if cfg.tolerance == "rank":
+        return RankTolerance(floor, cfg.tolerance_scale)
+    return AbsoluteTolerance(floor)

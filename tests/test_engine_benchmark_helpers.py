@@ -73,3 +73,20 @@ def test_two_sets_with_one_name_are_refused(tmp_path):
 
 def test_missing_folder_has_no_sets(tmp_path):
     assert curve_sets._recorded(tmp_path / "absent", "xfel") == {}
+
+
+def test_subset_and_reorder_keep_the_architectures():
+    """A reordered search must reach the architecture-aware prior with its choice vectors."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "engine"))
+    from curve_sets import subset
+    from orders import reorder
+
+    from engine.replay import Curves
+
+    c = Curves(source="t", rows=[(0, 0, 50.0), (1, 0, 60.0)], labels={0: "a", 1: "b"})
+    c.features = {0: [1.0, 0.0], 1: [0.0, 1.0]}
+    assert subset(c, [1]).features == {1: [0.0, 1.0]}
+    assert reorder(c, [1, 0]).features == c.features

@@ -13,6 +13,7 @@ import numpy as np
 
 from engine import Engine
 from engine.stopping import (
+    AbsoluteTolerance,
     Evidence,
     MinEpochs,
     MinPoints,
@@ -54,7 +55,7 @@ def test_spread_rule_stops_when_the_last_n_predictions_hug_their_median():
 
 
 def test_probability_rule_needs_agreement_and_confidence():
-    rule = ProbabilityRule(SpreadRule(n=2, r=0.5), delta=0.25, confidence=0.8)
+    rule = ProbabilityRule(SpreadRule(n=2, r=0.5), AbsoluteTolerance(0.25), confidence=0.8)
     agree = [94.0, 94.1]
     assert rule.decide(ev(agree, p_within=0.85)).stop
     low = rule.decide(ev(agree, p_within=0.5))
@@ -114,6 +115,7 @@ def test_each_preset_gets_its_rule_and_guards():
         "pool_warming_up",
         "valid_predictions",
         "only_prior_stops",
+        "seed_on_probation",
         "probability",
     ]
     # the prior's guards hold whichever rule stops (they used to hide in the probability)

@@ -4,7 +4,12 @@
 * every `*epochs.csv` or run directory (with `epochs.csv`) under `benchmarks/data/xfel-curves/`:
   our own searches on simulated XFEL data recorded with the engine off (the CPU recipe);
 * the same under `benchmarks/data/xfel-curves-gpu/`, named `xfel-gpu_<intensity>`: the GPU
-  recipe (4,000 training / 4,000 validation images at 32x32, the paper's channel widths).
+  recipe (4,000 training / 4,000 validation images at 32x32, the paper's channel widths);
+* the same under `benchmarks/data/xfel-curves-hard/`, named `xfel-hard_<intensity>`: searches
+  of random architectures on harder data (low beam intensity, 300 training images, 32x32,
+  1,000 validation images), where architectures matter (finals spread over 3 points);
+* `a4nn-1e15-wide2`, `a4nn-1e15-wide3`: the 1e15 set widened and made noisier
+  (noisy_sets.py), stand-ins for the held-back published sets of other intensities.
 """
 
 from __future__ import annotations
@@ -22,8 +27,15 @@ DATA = ROOT / "benchmarks" / "data"
 
 def curve_sets() -> dict[str, Curves]:
     """name -> curves, the development set first."""
-    sets = {"a4nn-1e15": read_curves(DATA / "a4nn-icpp23" / "1gpu_1e15_training_data.csv")}
-    for folder, prefix in (("xfel-curves", "xfel"), ("xfel-curves-gpu", "xfel-gpu")):
+    from noisy_sets import noisy_sets
+
+    base = read_curves(DATA / "a4nn-icpp23" / "1gpu_1e15_training_data.csv")
+    sets = {"a4nn-1e15": base, **noisy_sets(base)}
+    for folder, prefix in (
+        ("xfel-curves", "xfel"),
+        ("xfel-curves-gpu", "xfel-gpu"),
+        ("xfel-curves-hard", "xfel-hard"),
+    ):
         sets.update(_recorded(DATA / folder, prefix))
     return sets
 
@@ -54,6 +66,7 @@ def subset(curves: Curves, keys: list) -> Curves:
     out = Curves(source=f"{curves.source}[{len(ks)} models]")
     out.rows = [r for r in curves.rows if r[0] in ks]
     out.labels = {k: v for k, v in curves.labels.items() if k in ks}
+    out.features = {k: v for k, v in curves.features.items() if k in ks}
     return out
 
 
