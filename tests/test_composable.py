@@ -215,4 +215,7 @@ def test_plugin_search_runs_on_prefect_and_dask_workers(tiny_config, tmp_path, p
     models = pd.read_csv(out / "models.csv")
     assert len(models) == 4 and (models["status"] != "failed").all(), models["reason"].tolist()
     assert set(models["space"]) == {"toy-cnn"}
+    before = (out / "epochs.csv").read_text()
+    assert run_cli(["run", str(cfg_path), "--out", str(out), "--resume", "--quiet"]) == 0
+    assert (out / "epochs.csv").read_text() == before  # resumed on Prefect: nothing retrained
     assert_reload_matches_record(out)
