@@ -289,3 +289,23 @@ def test_engine_feed_teaches_the_recorded_choice_vector():
     feed_finished_model(Spy(), SimpleNamespace(model=lambda mid: md), 7)
     assert taught["features"] == [1, 0, 2] and taught["model_id"] == 7
     assert taught["stopped"] is False and taught["epochs"] == [0, 1, 2, 3, 4]
+
+
+def test_a_run_gives_the_engine_each_candidates_choice_vector(tiny_config, tmp_path, monkeypatch):
+    """a4nn/train.py starts each model's tracker with `space.encode(arch)` (model.json's
+    `choices`), so the architecture-aware prior sees the architectures in a real run."""
+    from a4nn.cli import main
+
+    seen = []
+    real_start = Engine.start
+
+    def spy(self, model_id, features=None):
+        seen.append((model_id, features))
+        return real_start(self, model_id, features=features)
+
+    monkeypatch.setattr(Engine, "start", spy)
+    cfg = tiny_config(engine={"preset": "default"})
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert seen and all(f is not None and len(f) > 0 for _, f in seen)
+    meta = json.loads((tmp_path / "run" / "models" / "00000" / "model.json").read_text())
+    assert list(seen[0][1]) == list(meta["choices"])
