@@ -8,6 +8,9 @@
   mutation of one choice of a choice vector.
 - `reward`: the fitness a search maximizes (0 for a failed model or a non-finite one).
 - `check_state`: the header checks of `load_state_dict` (adapter, version, space, settings).
+- `draw`: a random architecture (unseen with `unique`), recorded as seen.
+- `state_head` / `load_head`: the header, seed and generator state every adapter saves
+  first, and their restoring (after `check_state`).
 
 These adapters search any registered space through its choice vector
 (`space.choices()`, `space.encode`, `space.decode`) and know nothing else about it.
@@ -142,6 +145,18 @@ def sample_unseen(
     return arch, key
 
 
+def draw(space: SearchSpace, rng: np.random.Generator, seen: set[str], unique: bool) -> Arch:
+    """A random architecture (`sample_unseen` with `unique`, else `space.sample`); its
+    choice-vector key is added to `seen`."""
+    if unique:
+        arch, key = sample_unseen(space, rng, seen)
+    else:
+        arch = space.sample(rng)
+        key = vector_key(space.encode(arch))
+    seen.add(key)
+    return arch
+
+
 def mutate_one(
     vector: Sequence[int], choices: Sequence[int], rng: np.random.Generator
 ) -> list[int]:
@@ -201,3 +216,30 @@ def header(name: str, version: int, space: SearchSpace, settings: dict[str, Any]
         "choices": [int(c) for c in space.choices()],
         "settings": jsonable(settings),
     }
+
+
+def state_head(
+    name: str,
+    version: int,
+    space: SearchSpace,
+    settings: dict[str, Any],
+    seed: int,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """The start of a state: `header`, the seed and the generator's state."""
+    return {
+        **header(name, version, space, settings),
+        "seed": seed,
+        "rng": rng.bit_generator.state,
+    }
+
+
+def load_head(
+    state: Any, name: str, version: int, space: SearchSpace, settings: dict[str, Any]
+) -> tuple[int, np.random.Generator]:
+    """`check_state`, then the (seed, generator) a `state_head` saved."""
+    check_state(state, name, version, space, settings)
+    seed = int(state["seed"])
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state["rng"]
+    return seed, rng

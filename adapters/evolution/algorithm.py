@@ -56,10 +56,10 @@ from adapters.common import (
     FITNESS,
     Ledger,
     check_ask,
-    check_state,
-    header,
+    draw,
+    load_head,
     mutate_one,
-    sample_unseen,
+    state_head,
     usable,
 )
 
@@ -158,32 +158,30 @@ class RegularizedEvolution:
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
-            **header(self.name, STATE_VERSION, self.space, self.options.model_dump()),
-            "seed": self.seed,
-            "rng": self._rng.bit_generator.state,
+            **state_head(
+                self.name,
+                STATE_VERSION,
+                self.space,
+                self.options.model_dump(),
+                self.seed,
+                self._rng,
+            ),
             "seen": sorted(self._seen),
             "population": list(self._population),
             **self._ledger.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_state(state, self.name, STATE_VERSION, self.space, self.options.model_dump())
-        self.seed = int(state["seed"])
-        self._rng = np.random.default_rng()
-        self._rng.bit_generator.state = state["rng"]
+        self.seed, self._rng = load_head(
+            state, self.name, STATE_VERSION, self.space, self.options.model_dump()
+        )
         self._seen = set(state["seen"])
         self._population = [int(i) for i in state["population"]]
         self._ledger.load_state_dict(state)
 
     # -- internals -----------------------------------------------------------------------
     def _random(self) -> Arch:
-        if self.options.unique:
-            arch, key = sample_unseen(self.space, self._rng, self._seen)
-        else:
-            arch = self.space.sample(self._rng)
-            key = vector_key(self.space.encode(arch))
-        self._seen.add(key)
-        return arch
+        return draw(self.space, self._rng, self._seen, self.options.unique)
 
     def _tournament(self) -> int:
         """The fittest of S members drawn with replacement (the first drawn on a tie)."""

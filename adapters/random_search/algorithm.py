@@ -24,9 +24,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from a4nn.registry import validate_options
-from a4nn.space import SearchSpace, vector_key
+from a4nn.space import SearchSpace
 from a4nn.types import Candidate, Result
-from adapters.common import FITNESS, Ledger, check_ask, check_state, header, sample_unseen
+from adapters.common import FITNESS, Ledger, check_ask, draw, load_head, state_head
 
 STATE_VERSION = 1
 
@@ -64,12 +64,7 @@ class RandomSearch:
         check_ask(n)
         out = []
         for _ in range(min(1 if n is None else n, self.budget - self._ledger.asked)):
-            if self.options.unique:
-                arch, key = sample_unseen(self.space, self._rng, self._seen)
-            else:
-                arch = self.space.sample(self._rng)
-                key = vector_key(self.space.encode(arch))
-            self._seen.add(key)
+            arch = draw(self.space, self._rng, self._seen, self.options.unique)
             out.append(self._ledger.new(arch))
         return out
 
@@ -84,18 +79,22 @@ class RandomSearch:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            **header(self.name, STATE_VERSION, self.space, self.options.model_dump()),
-            "seed": self.seed,
-            "rng": self._rng.bit_generator.state,
+            **state_head(
+                self.name,
+                STATE_VERSION,
+                self.space,
+                self.options.model_dump(),
+                self.seed,
+                self._rng,
+            ),
             "seen": sorted(self._seen),
             **self._ledger.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_state(state, self.name, STATE_VERSION, self.space, self.options.model_dump())
-        self.seed = int(state["seed"])
-        self._rng = np.random.default_rng()
-        self._rng.bit_generator.state = state["rng"]
+        self.seed, self._rng = load_head(
+            state, self.name, STATE_VERSION, self.space, self.options.model_dump()
+        )
         self._seen = set(state["seen"])
         self._ledger.load_state_dict(state)
 
