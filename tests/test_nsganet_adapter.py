@@ -3,61 +3,31 @@
 Training is replaced by a deterministic toy objective of the choice vector (fitness and
 MFLOPs trade off), so a whole 100-model search runs in about a second. Most tests search
 the paper's NSGA-Net macro space; the adapter is generic over search spaces, so the last
-section runs it over a toy space of non-binary choices defined here.
+section runs it over a toy space of non-binary choices (tests/support_spaces.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 
 from a4nn.registry import OptionsError, create_adapter, create_space
-from a4nn.space import SearchSpace, check_vector, sample_vector, space_size, vector_key
+from a4nn.space import SearchSpace, space_size, vector_key
 from a4nn.types import Candidate, Objective, Result
 from adapters.base import FITNESS_AND_MFLOPS, Adapter, AdapterError, pareto_results
 from adapters.nsganet.algorithm import NSGANet, make_nsganet
 from adapters.nsganet.presets import PRESETS, NSGANetOptions, NSGANetSettings, get_preset
 from adapters.nsganet.search_space import MacroOptions, NSGANetMacroSpace
+from tests.support_spaces import VectorSpace
 
 MACRO = NSGANetMacroSpace()  # the paper's space: 3 phases x 4 nodes, 21 bits
 
 
-class ToySpace:
-    """A search space of integer choices (not bits): the arch is {"v": [...]}."""
-
-    name = "toy-ints"
-
-    def __init__(self, choices: Sequence[int] = (3, 4, 2, 5)) -> None:
-        self._choices = [int(n) for n in choices]
-
-    def choices(self) -> list[int]:
-        return list(self._choices)
-
-    def sample(self, rng: np.random.Generator) -> dict[str, list[int]]:
-        return {"v": sample_vector(self._choices, rng)}
-
-    def encode(self, arch: Any) -> list[int]:
-        return check_vector(arch["v"], self._choices, self.name)
-
-    def decode(self, vector: Sequence[int]) -> dict[str, list[int]]:
-        return {"v": check_vector(vector, self._choices, self.name)}
-
-    def build(self, arch, input_shape, num_classes):  # never trained in these tests
-        raise NotImplementedError
-
-    def cost(self, arch, input_shape, num_classes, model=None):
-        raise NotImplementedError
-
-    def describe(self, arch: Any) -> dict[str, Any]:
-        return {"graph": {"nodes": [{"id": "x", "label": str(arch["v"])}], "edges": []}}
-
-
-TOY = ToySpace()
+TOY = VectorSpace("toy-ints", (3, 4, 2, 5))
 
 
 def weights(n: int) -> np.ndarray:
@@ -571,7 +541,7 @@ def test_integer_space_search_improves_on_the_initial_population():
 def test_integer_space_with_a_fixed_position_and_a_small_space():
     """A position of 1 choice stays 0; a space hardly bigger than the budget is exhausted
     without repeats (children the GA cannot find are random unseen vectors)."""
-    space = ToySpace((3, 1, 2, 2))  # 12 vectors
+    space = VectorSpace("toy-ints", (3, 1, 2, 2))  # 12 vectors
     adapter = nsganet(seed=0, space=space, preset="quickstart", n_generations=2)  # 10 models
     asked = run_generational(adapter, space=space)
     assert len(keys(asked, space)) == 10

@@ -1,16 +1,15 @@
 """The random, regularized-evolution and PPO adapters at the ask/tell level.
 
 Training is replaced by a cheap fitness of the choice vector. The adapters search any
-space through its choice vector: most tests use a space of integer choices defined here
-(NT3-like), some the NSGA-Net macro space's 21 bits. The resume tests save the state
-half-way through `lineage.adapter_state.save_state` (JSON plus an .npz of the arrays,
+space through its choice vector: most tests use a space of integer choices (NT3-like,
+tests/support_spaces.py), some the NSGA-Net macro space's 21 bits. The resume tests save
+the state half-way through `lineage.adapter_state.save_state` (JSON plus an .npz of the arrays,
 loaded without pickle), load it into a fresh adapter and check that it proposes exactly
 what the uninterrupted adapter proposed, across PPO updates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import torch
 
 from a4nn.adapter import Adapter
 from a4nn.registry import OptionsError, create_adapter, create_space
-from a4nn.space import check_vector, sample_vector, vector_key
+from a4nn.space import vector_key
 from a4nn.types import Candidate, Result
 from adapters.base import AdapterError
 from adapters.common import mutate_one
@@ -29,30 +28,9 @@ from adapters.ppo.algorithm import make_ppo
 from adapters.random_search.algorithm import make_random
 from lineage.adapter_state import load_state, save_state
 from tests import adapter_plugins  # noqa: F401  (registers random, evolution, ppo)
+from tests.support_spaces import VectorSpace
 
-
-class IntSpace:
-    """Integer choices; the architecture is {"v": [...]}."""
-
-    name = "test-ints"
-
-    def __init__(self, choices: Sequence[int] = (5, 4, 5, 5, 4, 5)) -> None:
-        self._choices = [int(c) for c in choices]
-
-    def choices(self) -> list[int]:
-        return list(self._choices)
-
-    def sample(self, rng: np.random.Generator) -> dict[str, list[int]]:
-        return {"v": sample_vector(self._choices, rng)}
-
-    def encode(self, arch: Any) -> list[int]:
-        return check_vector(arch["v"], self._choices, self.name)
-
-    def decode(self, vector: Sequence[int]) -> dict[str, list[int]]:
-        return {"v": check_vector(vector, self._choices, self.name)}
-
-
-SPACE = IntSpace()
+SPACE = VectorSpace("test-ints", (5, 4, 5, 5, 4, 5))
 MAKERS = {"random": make_random, "evolution": make_evolution, "ppo": make_ppo}
 
 
@@ -236,12 +214,14 @@ def test_state_of_another_adapter_space_or_options_is_refused():
     with pytest.raises(AdapterError, match="population_size: saved 20, now 8"):
         make_evolution(SPACE, {"max_models": 5, "population_size": 8}, 0).load_state_dict(state)
     with pytest.raises(AdapterError, match="search.space"):
-        make_evolution(IntSpace((3, 3)), {"max_models": 5}, 0).load_state_dict(state)
+        make_evolution(VectorSpace("test-ints", (3, 3)), {"max_models": 5}, 0).load_state_dict(
+            state
+        )
 
 
 # -- random search ---------------------------------------------------------------------------
 def test_random_search_exhausts_a_small_space_before_repeating():
-    small = IntSpace((2, 2))
+    small = VectorSpace("test-ints", (2, 2))
     asked, _ = drive(make_random(small, {"max_models": 6}, 0), small)
     keys = [vector_key(small.encode(c.arch)) for c in asked]
     assert len(set(keys[:4])) == 4 and len(keys) == 6
@@ -295,7 +275,7 @@ def test_evolution_waits_for_a_parent_and_failed_models_never_join():
 def test_ppo_learns_on_a_simple_landscape():
     """The policy's own samples score higher after the search (its proposals need not:
     once it prefers architectures it has evaluated, those are cache hits, not models)."""
-    space = IntSpace((3,) * 6)
+    space = VectorSpace("test-ints", (3,) * 6)
     adapter = make_ppo(space, {"max_models": 120, "batch_size": 10}, 0)
 
     def policy_mean() -> float:
@@ -325,7 +305,7 @@ def test_ppo_sync_agents_make_one_generation_async_agents_take_turns():
 
 
 def test_ppo_cache_hits_cost_no_model_and_a_collapsed_policy_cannot_stall():
-    small = IntSpace((2, 2))  # 4 architectures, a budget of 7
+    small = VectorSpace("test-ints", (2, 2))  # 4 architectures, a budget of 7
     adapter = make_ppo(small, {"max_models": 7, "batch_size": 3, "max_cache_hits": 5}, 0)
     asked, adapter = drive(adapter, small)
     keys = [vector_key(small.encode(c.arch)) for c in asked]
