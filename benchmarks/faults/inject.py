@@ -378,7 +378,7 @@ def message_item(b: Bench, row: Row, item: str, ref_cfg: Path, ref: Path) -> Non
     elif item == "--resume without a run":
         args, want = ["run", str(ref_cfg), "--out", str(folder / "none"), "--resume"], "no run"
     elif item == "report of a folder without a run":
-        args, want = ["report", str(folder)], "models.csv"
+        args, want = ["report", str(folder)], str(folder)
     elif item == "resume with another config (found in the flow)":
         out = folder / "run"
         shutil.copytree(ref, out)
