@@ -27,7 +27,7 @@ def test_search_survives_workers_retiring_mid_search(tiny_config, tmp_path):
         def remove_worker(self, scheduler, worker, **kwargs) -> None:
             self.removed.append(worker)
 
-    train = {"epochs": 6}
+    train = {"epochs": 10}  # long enough that workers retire while it trains
     reference = tmp_path / "reference"
     run_search_local(load_config(tiny_config(train=train)), reference)
 
@@ -40,8 +40,8 @@ def test_search_survives_workers_retiring_mid_search(tiny_config, tmp_path):
             threads_per_worker=1,
             resources=dict(TRAIN_RESOURCES),
             dashboard_address=":0",
-            lifetime="25s",  # what --lifetime / --lifetime-stagger give a batch job's workers
-            lifetime_stagger="5s",
+            lifetime="6s",  # what --lifetime / --lifetime-stagger give a batch job's workers
+            lifetime_stagger="1s",
             silence_logs=50,
         ) as cluster,
     ):
