@@ -28,6 +28,9 @@ Guards (each owns `veto`, which returns the reason or None):
   failed fit (+inf in P) blocks a stop for the next N predictions, as in the paper.
 * `OnlyPriorStops` (with a prior): only a prediction of the previous-builds prior may stop
   a model; a curve family fitted to a flat start (a net stuck at chance) looks certain.
+* `NothingToSave` (`method: ensemble`): no stop at the budget's last epoch (or later): it
+  saves no epoch, and the measured value is exact where a prediction is not. The model
+  counts as trained to the budget, so it joins the previous-builds pool and calibration.
 
 With `method: off` the engine makes no prediction, so nothing here is asked.
 """
@@ -332,6 +335,27 @@ class OnlyPriorStops:
 
 
 @dataclass(frozen=True)
+class NothingToSave:
+    """No stop at the budget's last epoch (0-based `last_epoch` = e_pred - 1) or later.
+
+    A stop there saves no epoch, yet it hands the NAS a prediction instead of the value just
+    measured, and keeps the model (it counts as stopped) out of the previous-builds pool and
+    the calibration, which learn only from models trained to the budget. Not used by the
+    `paper` preset, whose published in-situ engine did stop at the last epoch."""
+
+    last_epoch: int
+    name: ClassVar[str] = "nothing_to_save"
+
+    def veto(self, ev: Evidence) -> str | None:
+        if ev.epoch >= self.last_epoch:
+            return (
+                f"epoch {ev.epoch} is the budget's last: a stop saves nothing, the measured "
+                "value is handed on"
+            )
+        return None
+
+
+@dataclass(frozen=True)
 class SeedOnProbation:
     """With a seeded prior (curves of earlier searches): no stop until the seed has been
     checked on `min_checked` of this search's own models trained to the budget; a seed that
@@ -394,6 +418,8 @@ def policy_for(cfg: EngineConfig) -> StopPolicy:
     if with_prior:
         guards.append(OnlyPriorStops())
         guards.append(SeedOnProbation(cfg.seed_min_checked))
+    if cfg.method == "ensemble":  # not `paper`: the published engine stopped at the last epoch
+        guards.append(NothingToSave(cfg.e_pred - 1))
     return StopPolicy(rule, tuple(guards), before=(MinPoints(cfg.c_min),))
 
 

@@ -7,6 +7,7 @@ import ast
 import logging
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from engine.stopping import (
     Evidence,
     MinEpochs,
     MinPoints,
+    NothingToSave,
     OnlyPriorStops,
     PoolWarmingUp,
     ProbabilityRule,
@@ -104,6 +106,13 @@ def test_only_prior_stops_guard_vetoes_any_other_source():
     assert g.veto(ev([], source="prior")) is None
 
 
+def test_nothing_to_save_guard_vetoes_from_the_budgets_last_epoch_on():
+    g = NothingToSave(last_epoch=24)
+    assert g.veto(ev([], epoch=23)) is None
+    assert "epoch 24 is the budget's last: a stop saves nothing" in g.veto(ev([], epoch=24))
+    assert g.veto(ev([], epoch=25)) is not None
+
+
 # -- the policy each preset gets --------------------------------------------------------------
 def test_each_preset_gets_its_rule_and_guards():
     paper = policy_for(Engine.from_preset("paper").config)
@@ -116,6 +125,7 @@ def test_each_preset_gets_its_rule_and_guards():
         "valid_predictions",
         "only_prior_stops",
         "seed_on_probation",
+        "nothing_to_save",
         "probability",
     ]
     # the prior's guards hold whichever rule stops (they used to hide in the probability)
@@ -167,6 +177,46 @@ def test_warming_up_is_a_named_veto_not_a_hidden_probability():
             assert not d.converged
         assert d.verdict.by == "pool_warming_up" and f"{m} of 3 models" in d.note
         eng.finish(tr)
+
+
+LAST = 10  # epochs in the budget of the next test
+
+
+def _pool_curve(final: float) -> list[float]:
+    return [final - 6.0 * 0.5**e for e in range(LAST)]
+
+
+def _late_model_decisions(without_guard: bool) -> tuple[Engine, object, list]:
+    """A default engine (delta 1) whose pool holds 8 finished curves, and a model above all
+    of them for six epochs, inside their levels after: the prior predicts it only from epoch
+    8 on, so the probability rule could first stop it at epoch 9, the budget's last."""
+    eng = Engine.from_preset("default", e_pred=LAST, delta=1.0)
+    if without_guard:
+        keep = tuple(g for g in eng.policy.guards if g.name != "nothing_to_save")
+        eng.policy = replace(eng.policy, guards=keep)
+    for i, final in enumerate(np.linspace(97.0, 99.5, 8)):
+        eng.learn_curve(list(range(LAST)), _pool_curve(float(final)), stopped=False, model_id=i)
+    tr = eng.start("late")
+    ds = [tr.observe(e, v) for e, v in enumerate([99.9] * 6 + _pool_curve(98.5)[6:])]
+    return eng, tr, ds
+
+
+def test_a_model_at_the_budgets_last_epoch_keeps_its_measured_value_and_joins_the_pool():
+    measured = _pool_curve(98.5)[-1]
+    # without the guard the rule stops it there: nothing saved, a prediction handed on, and
+    # the model (stopped) is kept out of the pool
+    eng, tr, ds = _late_model_decisions(without_guard=True)
+    assert ds[-1].converged and ds[-1].verdict.by == "probability"
+    assert tr.fitness() != measured
+    eng.finish(tr)
+    assert eng.predictor.builds.n == 8
+    # with it (the default preset): not stopped, the measured value, and the pool learns
+    eng, tr, ds = _late_model_decisions(without_guard=False)
+    assert not ds[-1].converged and ds[-1].verdict.by == "nothing_to_save"
+    assert ds[-1].note.endswith("a stop saves nothing, the measured value is handed on")
+    assert tr.fitness() == measured
+    eng.finish(tr)
+    assert eng.predictor.builds.n == 9
 
 
 # -- errors are logged with the model id, never raised ----------------------------------------

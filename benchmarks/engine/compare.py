@@ -61,8 +61,22 @@ def meets(r: dict) -> bool:
     )
 
 
-def run_set(name: str, curves, skip_lcmodel: bool, reuse: dict) -> tuple[dict, list[str]]:
+def run_set(
+    name: str, curves, skip_lcmodel: bool, reuse: dict, only: list[str] | None = None
+) -> tuple[dict, list[str]]:
     budget = budget_of(curves)
+    if only:  # rerun these methods (and the oracle); every other row from RESULTS.json
+        out = {m: r for m, r in reuse.items() if m not in only}
+        for preset in only:
+            cfg = Engine.from_preset(preset, e_pred=budget).config
+            r = replay(curves, cfg)
+            out[preset] = {k: r[k] for k in KEYS}
+            print(f"{name} {preset}: {out[preset]}", flush=True)
+        out["oracle: last epoch skipped"] = one_epoch_early(curves)
+        order = ["paper", "default", "oracle: last epoch skipped"]
+        out = {m: out[m] for m in order + [m for m in out if m not in order]}
+        kept = ", ".join(m for m in out if m not in only and not m.startswith("oracle"))
+        return out, [f"{kept}: rows reused from the previous RESULTS.json (--only)"]
     out: dict[str, dict] = {}
     skipped: list[str] = []
     for preset in ("paper", "default"):
@@ -158,21 +172,32 @@ def main() -> None:
         action="store_true",
         help="rerun only our presets; take the peers' rows from the existing RESULTS.json",
     )
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=("paper", "default"),
+        help="rerun only these presets; every other row (peers included) from RESULTS.json",
+    )
     args = ap.parse_args()
     old = {}
-    if args.reuse_peers and (HERE / "RESULTS.json").is_file():
+    if (args.reuse_peers or args.only) and (HERE / "RESULTS.json").is_file():
         old = json.loads((HERE / "RESULTS.json").read_text())["results"]
     t0 = time.time()
     sets = curve_sets()
     results, skipped = {}, {}
     for name, curves in sets.items():
         results[name], skipped[name] = run_set(
-            name, curves, args.skip_lcmodel, old.get(name, {}) if args.reuse_peers else {}
+            name,
+            curves,
+            args.skip_lcmodel,
+            old.get(name, {}) if args.reuse_peers or args.only else {},
+            args.only,
         )
     cmd = (
         ".venv/bin/python benchmarks/engine/compare.py"
         + (" --skip-lcmodel" if args.skip_lcmodel else "")
         + (" --reuse-peers" if args.reuse_peers else "")
+        + (" --only " + " ".join(args.only) if args.only else "")
     )
     machine = f"{platform.node()} {platform.machine()}, 2 cores, Python {platform.python_version()}"
     payload = {
@@ -238,7 +263,7 @@ def main() -> None:
                 f"On the 1e15 set: >= 40% saved at tau_eps >= 0.95: **{'yes' if ok else 'NO'}**."
             )
         if skipped[name]:
-            lines += ["", "Skipped: " + "; ".join(skipped[name])]
+            lines += ["", ("Not rerun: " if args.only else "Skipped: ") + "; ".join(skipped[name])]
     missing = [n for n in sets if not n.startswith("a4nn")]
     if not missing:
         lines += [
