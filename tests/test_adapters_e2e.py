@@ -51,6 +51,7 @@ def run_cli(args: list[str]) -> int:
     return main(args)
 
 
+@pytest.mark.slow  # trains through a4nn run, four times per adapter
 @pytest.mark.parametrize("adapter", list(CASES))
 def test_a_killed_run_resumes_exactly_with_the_plain_runner(adapter, tiny_config, tmp_path):
     options, cut_at, trained = CASES[adapter]

@@ -291,6 +291,7 @@ def test_engine_feed_teaches_the_recorded_choice_vector():
     assert taught["stopped"] is False and taught["epochs"] == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.slow  # trains through a4nn run
 def test_a_run_gives_the_engine_each_candidates_choice_vector(tiny_config, tmp_path, monkeypatch):
     """a4nn/train.py starts each model's tracker with `space.encode(arch)` (model.json's
     `choices`), so the architecture-aware prior sees the architectures in a real run."""

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.conftest import write_tiny_config
 
@@ -44,6 +45,7 @@ def _marked(mark: str) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow  # starts a Prefect server or a Dask cluster
 def test_a_run_without_api_url_uses_prefects_temporary_server_and_ends_cleanly(tmp_path):
     """`a4nn run` with no Prefect server configured: Prefect starts its temporary server,
     the Dask workers report to it, and nothing outlives the command (server, workers)."""

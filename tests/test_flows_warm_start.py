@@ -21,6 +21,7 @@ def _worker_view(dask_worker) -> dict:
     }
 
 
+@pytest.mark.slow  # starts a Prefect server or a Dask cluster
 def test_workers_get_the_env_and_a_user_may_turn_the_profiler_back_on(monkeypatch):
     from distributed import Client
 
@@ -43,6 +44,7 @@ def _wait_for_loads(client, expected: int, timeout: float = 90.0) -> dict:
         time.sleep(0.2)
 
 
+@pytest.mark.slow  # starts a Prefect server or a Dask cluster
 def test_workers_warm_up_before_any_task_is_submitted(tiny_config):
     """With the run's config, a worker loads the data on its own, once for the run."""
     from distributed import Client
@@ -60,6 +62,7 @@ def test_workers_warm_up_before_any_task_is_submitted(tiny_config):
     assert after["loads"] == 1  # the training task found it loaded
 
 
+@pytest.mark.slow  # starts a Prefect server or a Dask cluster
 def test_a_warm_up_that_fails_leaves_the_error_to_the_training_task(tiny_config, tmp_path):
     from distributed import Client
 
