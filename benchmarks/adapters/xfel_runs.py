@@ -145,13 +145,52 @@ def tabulate(adapter: str, out: Path) -> dict[str, Any]:
     keep["best_model_fitness"] = round(float(m["fitness"]), 3)
     keep["best_model_mflops"] = round(float(m["mflops"]), 3)
     keep["distinct_architectures"] = int(t.models["choices"].nunique())
+    # what the engine said: epochs with a prediction, and those by the previous-builds
+    # prior (the only source the default preset lets stop a model)
+    e = t.epochs
+    fam = e["engine_family"].fillna("").astype(str)
+    keep["epochs_with_prediction"] = int(e["prediction"].notna().sum())
+    keep["epochs_with_prior_prediction"] = int(
+        (e["prediction"].notna() & fam.str.contains("previous_builds")).sum()
+    )
+    keep["pool_r2_by_epoch"] = pool_r2(t)
     return keep
+
+
+def pool_r2(t: Any) -> list[float]:
+    """R^2, at each epoch e, of the regression of every full-budget model's final
+    validation accuracy on its level at e (trailing 3-epoch maximum), both as -log(1 - acc),
+    as the default engine's previous-builds prior fits it (engine/ensemble.py: it abstains
+    below prior_min_r2 = 0.5). Over all the run's models: an upper bound on what the
+    engine's growing pool saw."""
+    import numpy as np
+
+    m = t.models[t.models["epochs_trained"] >= t.models["budget"]]
+    curves = [t.curve(int(i))["val_acc"].to_numpy(float) for i in m["model_id"]]
+    if len(curves) < 3:
+        return []
+    budget = int(m["budget"].iloc[0])
+    y = np.array([c[:budget] for c in curves]) / 100.0
+    tr = -np.log(np.clip(1.0 - y, 1e-6, None))
+    level = np.array(
+        [[tr[i, max(0, j - 2) : j + 1].max() for j in range(budget)] for i in range(len(tr))]
+    )
+    final = tr[:, -1]
+    out = []
+    for j in range(budget):
+        x = level[:, j]
+        sxx = ((x - x.mean()) ** 2).sum() + 1e-9
+        sxt = ((x - x.mean()) * (final - final.mean())).sum()
+        stt = ((final - final.mean()) ** 2).sum()
+        out.append(round(float(sxt**2 / (sxx * stt)) if stt > 0 else 0.0, 3))
+    return out
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
         "| adapter | models | stopped early | epochs trained / budget | saved | "
-        "best val acc % (model) | its MFLOPs | wall time s |\n|---|---|---|---|---|---|---|---|"
+        "best val acc % (model) | its MFLOPs | epochs with a prediction (by the prior) | "
+        "wall time s |\n|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
@@ -159,6 +198,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"| {r['adapter']} | {r['models']} ({r['failed']} failed) | {r['stopped_early']} | "
             f"{r['epochs_trained']} / {r['epochs_budget']} | {r['epochs_saved_pct']:.1f}% | "
             f"{r['best_val_acc']:.2f} ({r['best_model']}) | {r['best_model_mflops']:.3f} | "
+            f"{r['epochs_with_prediction']} ({r['epochs_with_prior_prediction']}) | "
             f"{r['wall_seconds']:.0f} |"
         )
     return "\n".join(lines)
