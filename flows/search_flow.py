@@ -290,41 +290,6 @@ def search_flow(
         return _failed(err)  # type: ignore[return-value]
 
 
-def foreign_database() -> tuple[Path, str] | None:
-    """(path, revision) when Prefect's SQLite database is at a migration this Prefect
-    does not ship (a newer Prefect upgraded it: the temporary server then fails to start,
-    logging "Can't locate revision"); None when it is not, or it cannot tell."""
-    import re
-    import sqlite3
-
-    import prefect.server.database as prefect_db
-    from prefect.settings import get_current_settings
-
-    try:
-        url = get_current_settings().server.database.connection_url
-        url = url.get_secret_value() if url is not None else ""
-        if not url.startswith("sqlite"):
-            return None
-        path = Path(url.split(":///", 1)[1])
-        if not path.exists():
-            return None
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = con.execute("SELECT version_num FROM alembic_version").fetchall()
-        finally:
-            con.close()
-        versions = Path(prefect_db.__file__).parent / "_migrations" / "versions" / "sqlite"
-        known = set()
-        for f in versions.glob("*.py"):
-            m = re.search(r"^revision = [\"']([0-9a-f]+)[\"']", f.read_text(), re.M)
-            if m:
-                known.add(m.group(1))
-    except (OSError, sqlite3.Error, AttributeError, IndexError):
-        return None
-    unknown = [r[0] for r in rows if r[0] not in known]
-    return (path, unknown[0]) if known and unknown else None
-
-
 @contextlib.contextmanager
 def prefect_api() -> Iterator[str]:
     """The Prefect API this search reports to (its URL), for the flow and its workers.
@@ -345,15 +310,6 @@ def prefect_api() -> Iterator[str]:
             with get_client(sync_client=True) as client:
                 url = str(client.api_url).rstrip("/")
         except RuntimeError as err:  # the temporary server did not answer in time
-            foreign = foreign_database()
-            if foreign is not None:
-                raise RuntimeError(
-                    f"Prefect's temporary local API did not start ({err}): its database "
-                    f"{foreign[0]} is at migration {foreign[1]!r}, which this Prefect "
-                    "does not know (another, newer Prefect on this machine upgraded it); "
-                    "set PREFECT_HOME to a folder of this installation's own, or run "
-                    "`prefect server start` with that Prefect and set PREFECT_API_URL"
-                ) from err
             raise RuntimeError(
                 f"Prefect's temporary local API did not start ({err}); set "
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or run "

@@ -78,39 +78,3 @@ def test_a_run_without_api_url_uses_prefects_temporary_server_and_ends_cleanly(t
         time.sleep(0.2)
     left = [" ".join(p.cmdline())[:120] for p in _marked(mark)]
     assert not left, f"still running after `a4nn run` ended: {left}"
-
-
-def test_a_database_upgraded_by_another_prefect_is_named_when_the_temporary_api_fails(
-    tmp_path, monkeypatch
-):
-    """A ~/.prefect/prefect.db that a newer Prefect migrated stops the temporary server
-    ("Can't locate revision"): the error names the database and says what to do."""
-    import sqlite3
-
-    import prefect
-    import pytest
-    from prefect.settings import PREFECT_HOME, temporary_settings
-
-    from flows.search_flow import foreign_database, prefect_api
-
-    home = tmp_path / "prefect-home"
-    home.mkdir()
-    with temporary_settings(updates={PREFECT_HOME: str(home)}):
-        assert foreign_database() is None  # no database yet
-        con = sqlite3.connect(home / "prefect.db")
-        con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
-        con.execute("INSERT INTO alembic_version VALUES ('ffffffffffff')")
-        con.commit()
-        con.close()
-        assert foreign_database() == (home / "prefect.db", "ffffffffffff")
-
-        def no_server(*args, **kwargs):
-            raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API")
-
-        monkeypatch.delenv("PREFECT_API_URL", raising=False)
-        monkeypatch.setattr(prefect, "get_client", no_server)
-        with pytest.raises(RuntimeError) as err, prefect_api():
-            pass
-        msg = str(err.value)
-        assert str(home / "prefect.db") in msg and "'ffffffffffff'" in msg
-        assert "PREFECT_HOME" in msg
