@@ -375,7 +375,25 @@ def start_cluster(
             warm_config=warm_config,
         )
     with cm as cluster:
-        yield cluster
+        try:
+            yield cluster
+        finally:
+            if plan.kind.startswith("local"):
+                close_workers_first(cluster)
+
+
+def close_workers_first(cluster: Any, timeout: float = 30.0) -> None:
+    """Stop a local cluster's workers (nannies first, so none restarts) before the
+    cluster closes its scheduler.
+
+    A worker the nanny restarted late (after a kill) could otherwise outlive the
+    scheduler for a moment and print a "Failed to communicate with scheduler during
+    heartbeat" traceback. `SpecCluster.scale(0)` closes every nanny and its worker; the
+    cluster's own close then finds only the scheduler left."""
+    cluster.scale(0)
+    deadline = time.monotonic() + timeout
+    while cluster.workers and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str, Any]:

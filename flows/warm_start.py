@@ -4,7 +4,8 @@ A worker imports torch and Prefect's task engine and loads the run's data before
 first model can train. The flow also asks for that warm-up with a task
 (`search_flow.warm_workers`), but only once the cluster is up and its client connected;
 with this preload the worker begins the same warm-up in a background thread as soon as
-it starts, with the run's configuration. Whichever comes second finds the work done
+it starts, with the run's configuration (Prefect's task engine is imported before that
+thread starts: see `dask_setup`). Whichever comes second finds the work done
 (the worker cache is keyed by the config and locked, so nothing is loaded twice).
 
 A failure here is left to the training tasks, which load the same things and report
@@ -56,6 +57,14 @@ def _warm_logged(config: dict[str, Any]) -> None:
 @click.argument("config_json")
 def dask_setup(worker: Any, config_json: str) -> None:
     config = json.loads(config_json)
+    # Prefect is imported here, in the preload's foreground, before the worker sets up
+    # its plugins (which import Prefect too): imported from the background thread at the
+    # same time, Prefect's modules that import each other lazily made Python report a
+    # "deadlock detected by _ModuleLock" and the worker's plugins fail to initialise
+    # (seen on workers the nanny restarts). The data is what takes long: the thread
+    # loads it.
+    import prefect.task_engine  # noqa: F401
+
     threading.Thread(
         target=_warm_logged, args=(config,), name="a4nn-warm-start", daemon=True
     ).start()
