@@ -42,6 +42,14 @@ def prediction_text(
     return f"{p:.2f}"
 
 
+def best_text(best: float, model_id: int | None = None) -> str:
+    """The best accuracy so far, as the progress shows it: over the models that trained
+    without failing; "none yet" while there is none (never "nan%")."""
+    if not math.isfinite(best):
+        return "none yet"
+    return f"{best:.2f}%" + (f" (model {model_id})" if model_id is not None else "")
+
+
 class ProgressReporter:
     """Prints what the search is doing; the driver calls the `on_*` hooks."""
 
@@ -75,13 +83,14 @@ class ProgressReporter:
 
     def on_result(self, cand: Candidate, res: Result) -> None:
         self.models_done += 1
-        if not res.failed and (self.best != self.best or res.best_val_acc > self.best):
-            self.best = res.best_val_acc
+        acc = res.best_val_acc
+        if not res.failed and math.isfinite(acc) and not acc <= self.best:  # NaN best: none yet
+            self.best = acc  # a failed model's accuracy is no accuracy
         what = f"FAILED ({res.reason})" if res.failed else res.status
         elapsed = time.perf_counter() - self.t0
         self._print(
             f"[model {cand.model_id:>4}] {what}: fitness {res.fitness:.2f}, "
             f"{res.epochs_trained}/{self.epochs_budget} epochs, {res.mflops:.2f} MFLOPs | "
-            f"{self.models_done} models, {self.epochs_done} epochs, best {self.best:.2f}% "
+            f"{self.models_done} models, {self.epochs_done} epochs, best {best_text(self.best)} "
             f"| {elapsed:.0f}s"
         )

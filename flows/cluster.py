@@ -28,7 +28,7 @@ from typing import Any
 
 from a4nn.config import OrchestrationConfig
 from a4nn.hardware import gpu_list
-from flows import gpu_pin, warm_start
+from flows import gpu_pin, no_interrupt, warm_start
 
 GPU_RESOURCE = "GPU"
 TRAIN_RESOURCES = {GPU_RESOURCE: 1}
@@ -143,8 +143,9 @@ def local_cluster(
         "OMP_NUM_THREADS": str(threads_per_worker),
         "MKL_NUM_THREADS": str(threads_per_worker),
     }
-    preload: list[str] = []
-    preload_argv: list[list[str]] = []
+    # the workers ignore a Ctrl-C in the terminal: `a4nn run` stops them (flows/no_interrupt.py)
+    preload: list[str] = [no_interrupt.PRELOAD]
+    preload_argv: list[list[str]] = [[]]
     if warm_config is not None:
         preload.append(warm_start.PRELOAD)
         preload_argv.append(warm_start.argv(warm_config))

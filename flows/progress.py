@@ -13,6 +13,7 @@ it prints one line per finished model, so logs stay readable.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -20,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from a4nn.progress import prediction_text
+from a4nn.progress import best_text, prediction_text
 from a4nn.types import Candidate, Result
 
 TOPIC = "a4nn-progress"
@@ -80,6 +81,7 @@ class ProgressBoard:
         self.done = 0
         self.failed = 0
         self.epochs_trained = 0
+        self.failed_epochs = 0  # epochs the failed models trained: their whole budget
         self.best = float("nan")
         self.best_model: int | None = None
         self.t0 = time.perf_counter()
@@ -122,7 +124,8 @@ class ProgressBoard:
             self.epochs_trained += res.epochs_trained
             if res.failed:
                 self.failed += 1
-            elif res.best_val_acc == res.best_val_acc and not (res.best_val_acc <= self.best):
+                self.failed_epochs += res.epochs_trained
+            elif math.isfinite(res.best_val_acc) and not res.best_val_acc <= self.best:
                 self.best, self.best_model = res.best_val_acc, res.model_id
             for slot in self.slots.values():
                 if slot.model_id == cand.model_id:
@@ -134,9 +137,11 @@ class ProgressBoard:
     # -- text ----------------------------------------------------------------------------
     def headline(self) -> str:
         total = f"/{self.total_models}" if self.total_models else ""
-        budget = self.done * self.epochs_budget
+        # a failed model's unused epochs are not the engine's savings: its budget is the
+        # epochs it trained (as in the run's summary, `a4nn.summary`)
+        budget = (self.done - self.failed) * self.epochs_budget + self.failed_epochs
         saved = 100.0 * (1 - self.epochs_trained / budget) if budget else 0.0
-        best = f"{self.best:.2f}% (model {self.best_model})" if self.best_model is not None else "-"
+        best = best_text(self.best, self.best_model)
         return (
             f"models done {self.done}{total} ({self.failed} failed), running {len(self.running)}, "
             f"queued {len(self.queued)} | "

@@ -29,8 +29,9 @@ Faults:
   prints one line and exits 2 or 3; neither the flow nor the workers log a traceback for
   it on the console (task runs log to the Prefect API only).
 
-Without `PREFECT_API_URL` the flow runs on Prefect's ephemeral local API (SQLite); with
-it, on that server (its UI shows one task run per model).
+Without `PREFECT_API_URL` the flow runs on a local Prefect server a4nn starts for the run
+(`flows.api_server`, Prefect's database in `PREFECT_HOME`); with it, on that server (its
+UI shows one task run per model).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import contextlib
 import logging
 import os
 import queue
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +117,25 @@ def train_model(
     return train_on_worker(candidate, config, run_dir, prior_ids)
 
 
+@contextlib.contextmanager
+def _flow_logs_to_api_only() -> Iterator[None]:
+    """The flow run's log records go to the Prefect API (the UI), not to the console,
+    while `run_search_flow` runs the flow.
+
+    At a4nn's log level (WARNING) what the flow run logs is how it ended badly: an error
+    `run_search_flow` raises again for `a4nn run` to tell in one line, or a Ctrl-C
+    ("Crash detected! Execution was aborted by an interrupt signal"), which `a4nn run`
+    tells as one line too. Standard `logging` configuration of Prefect's
+    `prefect.flow_runs` logger, whose own handler sends to the API."""
+    logger = logging.getLogger("prefect.flow_runs")
+    saved = logger.propagate
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.propagate = saved
+
+
 def _task_logs_to_api_only() -> None:
     """Task-run log records go to the Prefect API (the UI), not to this worker's console.
 
@@ -173,7 +195,12 @@ class PrefectDaskExecutor:
         from a4nn.data.loaders import DataError  # numpy and tifffile: loaded by now
 
         while True:
-            cand, prior, fut = self.done.get()
+            try:
+                cand, prior, fut = self.done.get(timeout=0.5)
+            except queue.Empty:
+                if INTERRUPTED.is_set():  # a Ctrl-C that something caught on its way
+                    raise KeyboardInterrupt from None
+                continue
             try:
                 return cand, Result.from_dict(fut.result())
             except InfrastructureError:
@@ -199,6 +226,39 @@ class PrefectDaskExecutor:
                     f"({1 + self.resubmits}): {reason}; it is not marked failed. Check the "
                     "workers, then continue with --resume"
                 ) from err
+
+
+INTERRUPTED = threading.Event()
+"""Set by a Ctrl-C (SIGINT) while `run_search_flow` runs (`ctrl_c_stops_the_search`)."""
+
+
+@contextlib.contextmanager
+def ctrl_c_stops_the_search() -> Iterator[None]:
+    """While the search runs, a Ctrl-C raises KeyboardInterrupt here, and is remembered.
+
+    Python's default handler raises KeyboardInterrupt too, but an event loop run in the
+    main thread (`asyncio.run`, which Prefect's and Dask's clients use for short calls)
+    swaps it for one that cancels its task, and a task that handles its cancellation
+    lets the Ctrl-C go unnoticed: the search ran on to its end. With a handler of our
+    own those loops leave it in place (they replace only the default), and the executor
+    raises KeyboardInterrupt again for a Ctrl-C caught on its way
+    (`PrefectDaskExecutor.next_result`). Standard `signal` use, main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    INTERRUPTED.clear()
+    saved = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+        if INTERRUPTED.is_set():  # the search ended anyway: still an interrupted run
+            raise KeyboardInterrupt
+    finally:
+        signal.signal(signal.SIGINT, saved)
 
 
 def _cluster_slots(client: Any, timeout: float = 600.0) -> int:
@@ -294,37 +354,44 @@ def search_flow(
 def prefect_api() -> Iterator[str]:
     """The Prefect API this search reports to (its URL), for the flow and its workers.
 
-    `PREFECT_API_URL` (a server or Prefect Cloud) when set. Else Prefect's own ephemeral
-    mode: the first client made without an API URL starts Prefect's temporary local
-    server, which Prefect stops when this process exits. Its URL is then set in Prefect's
-    settings, which prefect-dask ships to the workers with every task, and in the
-    environment, which the local worker processes started after this inherit: workers
-    never start temporary servers of their own.
+    `PREFECT_API_URL` (a server or Prefect Cloud) when set. Else a Prefect server of its
+    own on loopback (`flows.api_server`: `prefect server start` in a session of its own,
+    on Prefect's database in `PREFECT_HOME`, stopped at the end), not Prefect's ephemeral
+    mode, whose server is a subprocess in this process group: a Ctrl-C in the terminal
+    would stop it while the flow still reports that it stopped. Its URL is then set in
+    Prefect's settings, which prefect-dask ships to the workers with every task, and in
+    the environment, which the local worker processes started after this inherit.
     """
-    from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
-    url = PREFECT_API_URL.value()
-    if not url:
+    from flows.api_server import local_server
+
+    with contextlib.ExitStack() as stack:
+        url = PREFECT_API_URL.value()
+        if not url:
+            timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+            try:
+                url = stack.enter_context(local_server(timeout))
+            except RuntimeError as err:
+                raise RuntimeError(
+                    f"a4nn's local Prefect API server did not start ({err}); set "
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or run "
+                    "`prefect server start` and set PREFECT_API_URL"
+                ) from err
+        saved = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = url
         try:
-            with get_client(sync_client=True) as client:
-                url = str(client.api_url).rstrip("/")
-        except RuntimeError as err:  # the temporary server did not answer in time
-            raise RuntimeError(
-                f"Prefect's temporary local API did not start ({err}); set "
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or run "
-                "`prefect server start` and set PREFECT_API_URL"
-            ) from err
-    saved = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
-    finally:
-        if saved is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = saved
+            with temporary_settings(updates={PREFECT_API_URL: url}):
+                yield url
+        finally:
+            if saved is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = saved
 
 
 def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> set[Any]:
@@ -375,7 +442,25 @@ def start_cluster(
             warm_config=warm_config,
         )
     with cm as cluster:
-        yield cluster
+        try:
+            yield cluster
+        finally:
+            if plan.kind.startswith("local"):
+                close_workers_first(cluster)
+
+
+def close_workers_first(cluster: Any, timeout: float = 30.0) -> None:
+    """Stop a local cluster's workers (nannies first, so none restarts) before the
+    cluster closes its scheduler.
+
+    A worker the nanny restarted late (after a kill) could otherwise outlive the
+    scheduler for a moment and print a "Failed to communicate with scheduler during
+    heartbeat" traceback. `SpecCluster.scale(0)` closes every nanny and its worker; the
+    cluster's own close then finds only the scheduler left."""
+    cluster.scale(0)
+    deadline = time.monotonic() + timeout
+    while cluster.workers and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str, Any]:
@@ -400,7 +485,9 @@ def run_search_flow(cfg: RunConfig, out: Path, resume: bool = False) -> dict[str
         prepare_data(cfg.data, progress=False, seed=cfg.seed)
     config = cfg.model_dump(mode="json")
     with (
+        ctrl_c_stops_the_search(),
         quiet_dask_logs(),
+        _flow_logs_to_api_only(),
         prefect_api(),
         start_cluster(orch, plan, warm_config=config) as target,
         contextlib.ExitStack() as stack,

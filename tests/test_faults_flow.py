@@ -283,3 +283,77 @@ def test_a_full_disk_outside_training_exits_3(tmp_path, capsys, monkeypatch):
     assert main(["report", str(tmp_path)]) == 3
     err = capsys.readouterr().err
     assert err.startswith("a4nn: stopped by a fault of the machine") and "No space left" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_the_default_prefect_runner_is_one_line_130_and_resumes(tmp_path):
+    """SIGINT to the process group of a running `a4nn run` (as a Ctrl-C in its terminal
+    sends it), on the default API (no PREFECT_API_URL: a4nn's own local server, in a
+    session of its own): one line naming the stop and how to resume, status 130, soon,
+    the run directory `stopped`, nothing left running; `--resume` then finishes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    import psutil
+
+    cfg = _config(tmp_path, train={"epochs": 12})
+    out = tmp_path / "run"
+    mark = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),  # its own database
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600",  # a new database, busy CPUs
+        "A4NN_TEST_MARK": mark,
+    }
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_LOGGING_LEVEL", None)
+    cmd = [sys.executable, "-m", "a4nn.cli", "run", str(cfg), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )  # fmt: skip
+    deadline = time.monotonic() + 900
+    while not list(out.glob("models/*/checkpoints/*")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    took = time.monotonic() - t0
+    assert proc.returncode == 130, err
+    _one_message(err, "interrupted")
+    assert "--resume" in err and "KeyboardInterrupt" not in err
+    assert took < 45, f"{took:.0f} s from SIGINT to exit"  # not ~75 s of retries to a dead API
+    assert _status(out) == "stopped"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_marked(p, mark) for p in psutil.process_iter()):
+        time.sleep(0.2)
+    left = [" ".join(p.cmdline())[:100] for p in psutil.process_iter() if _marked(p, mark)]
+    assert not left, f"still running after the interrupted run: {left}"
+    done = subprocess.run(
+        [*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _status(out) == "finished"
+
+
+def _alive(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _marked(proc, mark: str) -> bool:
+    import psutil
+
+    try:
+        return _alive(proc) and proc.environ().get("A4NN_TEST_MARK") == mark
+    except psutil.Error:
+        return False

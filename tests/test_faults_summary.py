@@ -63,10 +63,31 @@ def test_a_nan_loss_run_prints_a_plain_summary(tiny_config, tmp_path, capsys):
     cfg = tiny_config(train={"lr": 1e30, "epochs": 2, "lr_schedule": "constant"})
     assert main(["run", str(cfg), "--out", str(tmp_path / "nan"), "--quiet"]) == 0
     out = capsys.readouterr().out
-    out = out[out.index("Run directory:") :]  # the summary (the progress lines are not ours)
+    progress, out = out[: out.index("Run directory:")], out[out.index("Run directory:") :]
+    assert "nan%" not in progress and "best none yet" in progress  # every model failed
     models = pd.read_csv(tmp_path / "nan" / "models.csv")
     trained = int(models["epochs_trained"].sum())
     ok = models[models["status"] != "failed"]
     budget = 2 * len(ok) + int(models.loc[models["status"] == "failed", "epochs_trained"].sum())
     assert f"Epochs trained: {trained} of a {budget}-epoch budget" in out
     assert "nan%" not in out and "model None" not in out
+
+
+@pytest.mark.slow
+def test_a_nan_loss_flow_shows_no_nan_best_and_no_savings(
+    tiny_config, tmp_path, capsys, prefect_api
+):
+    """The same under the Prefect runner: the board's lines (one per finished model) show
+    no "best nan%" and count a failed model's unused epochs as nothing saved."""
+    from a4nn.config import load_config
+    from flows.search_flow import run_search_flow
+
+    orch = {"runner": "prefect", "n_workers": 1, "threads_per_worker": 1}
+    train = {"lr": 1e30, "epochs": 3, "lr_schedule": "constant"}
+    run_search_flow(load_config(tiny_config(train=train, orchestration=orch)), tmp_path / "nan")
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[model")]
+    models = pd.read_csv(tmp_path / "nan" / "models.csv")
+    assert (models["status"] == "failed").all() and len(lines) == len(models)
+    trained = int(models["epochs_trained"].sum())
+    assert f"epochs {trained}/{trained} of budget (0% saved)" in lines[-1], lines[-1]
+    assert all("best none yet" in ln and "nan%" not in ln for ln in lines), lines

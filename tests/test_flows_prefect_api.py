@@ -1,5 +1,5 @@
 """Which Prefect API a search reports to (flows/search_flow.py:prefect_api): the one
-`PREFECT_API_URL` names, else the temporary local server of Prefect's own ephemeral mode,
+`PREFECT_API_URL` names, else the temporary local server `a4nn run` starts (flows/api_server.py),
 which ends with the run."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _marked(mark: str) -> list[psutil.Process]:
 
 @pytest.mark.slow  # starts a Prefect server or a Dask cluster
 def test_a_run_without_api_url_uses_prefects_temporary_server_and_ends_cleanly(tmp_path):
-    """`a4nn run` with no Prefect server configured: Prefect starts its temporary server,
+    """`a4nn run` with no Prefect server configured: a4nn starts its temporary server,
     the Dask workers report to it, and nothing outlives the command (server, workers)."""
     config = write_tiny_config(
         tmp_path,

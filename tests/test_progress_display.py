@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 from a4nn.progress import ProgressReporter, prediction_text
-from a4nn.types import Candidate
+from a4nn.types import Candidate, Result
 from flows.progress import ProgressBoard
 
 
@@ -55,3 +55,29 @@ def test_live_table_marks_rejected_predictions():
     text = con.file.getvalue()
     assert "rejected (101.29)" in text and "97.25" in text
     assert "101.29" not in text.replace("rejected (101.29)", "")
+
+
+def _failed(model_id: int, epochs: int) -> Result:
+    return Result(model_id, 0.0, 0.1, 10, epochs, status="failed", reason="loss diverged")
+
+
+def test_progress_over_failed_models_says_none_yet_and_saves_nothing():
+    """Failed models (NaN loss) have no accuracy to be the best, and their unused epochs
+    are not the engine's savings."""
+    cand = Candidate(0, "nsganet-macro", [[1]])
+    out = io.StringIO()
+    rep = ProgressReporter(10, stream=out, per_epoch=False)
+    board = ProgressBoard(epochs_budget=10, stream=io.StringIO(), live=False)
+    for res in (_failed(0, 2), _failed(1, 0)):
+        rep.on_result(cand, res)
+        board.on_result(cand, res)
+    assert "best none yet" in out.getvalue() and "nan" not in out.getvalue().lower()
+    head = board.headline()
+    assert "epochs 2/2 of budget (0% saved)" in head and "best none yet" in head, head
+    ok = Result(2, 80.0, 0.1, 10, 4, status="converged", best_val_acc=81.5)
+    rep.on_result(cand, ok)
+    board.on_result(cand, ok)
+    assert out.getvalue().splitlines()[-1].count("best 81.50%") == 1
+    head = board.headline()  # 6 of 2 + 10 epochs trained
+    assert "epochs 6/12 of budget (50% saved)" in head, head
+    assert "best 81.50% (model 2)" in head, head

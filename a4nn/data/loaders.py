@@ -16,10 +16,14 @@ normalize and whether to resize.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import re
+import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -152,9 +156,42 @@ def infer_label_map(root: Path) -> dict[str, int]:
     return {tok: k for k, tok in enumerate(sorted(tokens))}
 
 
+class _WhileReading(logging.Filter):
+    """Drops tifffile's log records in the threads that are inside `_read_image`.
+
+    tifffile logs its own warning for a damaged file ("invalid offset to first page")
+    and then returns nothing or raises; `_read_image` says what is wrong with the file
+    in its `DataError`, so the warning would only be a second, rawer line on the console.
+    Other threads' records (another library reading TIFFs) pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readers: set[int] = set()
+        self.lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in self.readers
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self.lock:
+            self.readers.add(me)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.readers.discard(me)
+
+
+_QUIET_TIFFFILE = _WhileReading()
+logging.getLogger("tifffile").addFilter(_QUIET_TIFFFILE)
+
+
 def _read_image(path: Path) -> np.ndarray:
     try:
-        image = tifffile.imread(path)
+        with _QUIET_TIFFFILE.reading():
+            image = tifffile.imread(path)
     except Exception as exc:  # tifffile raises several types for corrupt files
         raise DataError(f"image {path} cannot be read as TIFF: {exc}") from exc
     image = np.asarray(image)

@@ -17,12 +17,13 @@ Faults (README.md beside this file says what each injects and expects):
   remounted larger and resumed); a file where a checkpoint folder goes; the run's data
   removed under a running search (its workers then killed, so they must reload it);
   two processes on one run; the smaller message items; a Dask worker killed, the whole
-  process group killed, and a checkpoint corrupted after a kill, at random moments.
+  process group killed, a checkpoint corrupted after a kill, and a Ctrl-C (SIGINT to the
+  process group, on the default API), at random moments.
 
 The searches are the tests' tiny kind (tests/conftest.py: blob images, 8-channel
 NSGA-Net macro models, 6 models of 5 epochs, two CPU workers). Flow runs report to one
-Prefect test server started here (PREFECT_API_URL), except the bad-data rows, which use
-the default (Prefect's temporary server), as `a4nn run` would with nothing set.
+Prefect test server started here (PREFECT_API_URL), except the bad-data and Ctrl-C rows,
+which use the default (a4nn's own local server), as `a4nn run` would with nothing set.
 
 Writes DIR/results.json and prints the table (Markdown); `--table FILE` writes it too.
 """
@@ -494,6 +495,38 @@ def group_kill(
     )
 
 
+def ctrl_c(b: Bench, row: Row, cfg: Path, ref: Path, i: int, window: int) -> None:
+    """SIGINT to the run's process group (a Ctrl-C in its terminal), on the default API
+    (a4nn's own local Prefect server): 130 with one line soon, `stopped`; --resume."""
+    out = b.work / f"ctrl-c-{i}"
+    proc = b.start("run", str(cfg), "--out", str(out), "--quiet", api=False)
+    at = random_moment(b, proc, out, window)
+    alive = proc.popen.poll() is None
+    t0 = time.monotonic()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    rc1 = proc.wait()
+    seconds = time.monotonic() - t0
+    console = proc.console()
+    status = None
+    with contextlib.suppress(OSError, ValueError):
+        status = json.loads((out / "run.json").read_text()).get("status")
+    said = len(errors(console)) == 1 and "--resume" in errors(console)[0]
+    rc2, console2 = b.run("run", str(cfg), "--out", str(out), "--quiet", "--resume", api=False)
+    equal, why = compare(out, ref)
+    note = f"SIGINT {at}, exit {seconds:.1f} s later, run.json {status}"
+    if not alive:
+        why = "the run ended before the signal (not counted as injected)"
+    row.add(
+        alive and rc1 == 130 and said and status == "stopped" and rc2 == 0 and equal
+        and not noise(console + console2),
+        [rc1, rc2],
+        console + console2,
+        note=why or note,
+        exit_seconds=round(seconds, 1),
+    )  # fmt: skip
+
+
 def disk_full(b: Bench, row: Row, cfg: Path, ref: Path, i: int, footprint: int) -> None:
     mnt = b.work / f"disk-full-{i}"
     mnt.mkdir()
@@ -739,6 +772,12 @@ def main() -> int:
         )
         for i in range(max(1, reps - 1)):
             group_kill(b, row, cfg, ref, i, window, corrupt=True)
+        row = section(
+            "Ctrl-C (SIGINT to the process group, default Prefect API) at a random moment",
+            "130, one line, stopped, soon; --resume 0, complete",
+        )
+        for i in range(max(1, reps - 1)):
+            ctrl_c(b, row, cfg, ref, i, window)
     total = time.monotonic() - t_all
     md = table(rows)
     print()
