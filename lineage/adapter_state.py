@@ -97,6 +97,8 @@ class StateStore:
         self._log_id: str | None = None  # None: no log of this store's yet
         self._bytes = 0
         self._counts: dict[str, int] = {}
+        self._npz: bool | None = None  # whether an .npz of this store's is there
+        self._log_gone: bool | None = None  # whether no log is there (None: not known)
 
     def save(self, head: dict[str, Any], logs: Mapping[str, Sequence[Any]] | None = None) -> None:
         """Write the arrays, append the logs' new items, then the head that covers them."""
@@ -105,8 +107,10 @@ class StateStore:
             buf = io.BytesIO()
             np.savez(buf, **arrays)
             atomic_write_bytes(self.npz, buf.getvalue(), durable=False)
-        else:
+            self._npz = True
+        elif self._npz is not False:  # one there (None: not known yet)
             self.npz.unlink(missing_ok=True)
+            self._npz = False
         if logs:
             clash = sorted(set(logs) & set(doc))
             if clash:
@@ -116,10 +120,12 @@ class StateStore:
             self._log_id, self._bytes, self._counts = None, 0, {}
         # compact: json's C encoder (an indented dump is Python's, 10x slower)
         atomic_write_text(self.path, json.dumps(doc, separators=(",", ":")), durable=False)
-        if not logs:
+        if not logs and self._log_gone is not True:
             self.log.unlink(missing_ok=True)
+            self._log_gone = True
 
     def _append(self, logs: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+        self._log_gone = False
         if self._log_id is None:  # a new log, replacing any other atomically
             self._log_id, self._counts = uuid.uuid4().hex, {}
             first = json.dumps({LOG_KEY: self._log_id}) + "\n"
@@ -154,6 +160,7 @@ class StateStore:
             return None
         doc = read_json(self.path)
         ref = doc.pop(LOG_KEY, None)
+        self._npz = None
         if self.npz.exists():
             with np.load(self.npz, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}

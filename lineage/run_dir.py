@@ -164,6 +164,7 @@ class RunDir:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._state = StateStore(self.adapter_state_path)
+        self._in_flight_json: dict[int, str | None] = {}  # model id -> its candidate's JSON
 
     # -- layout -----------------------------------------------------------------
     @property
@@ -226,8 +227,15 @@ class RunDir:
     # -- candidates in flight (steady state) -------------------------------------
     def save_in_flight(self, cands: list[dict[str, Any]]) -> None:
         """The candidates a steady-state search has in flight (compact JSON, atomic; synced
-        by `sync`)."""
-        text = json.dumps(cands, separators=(",", ":"))
+        by `sync`). Each candidate's JSON is encoded once (a model id's candidate never
+        changes), so a write costs a join of the texts, whatever the number in flight."""
+        cache = self._in_flight_json
+        texts = {int(d["model_id"]): cache.get(int(d["model_id"])) for d in cands}
+        for d in cands:
+            if texts[int(d["model_id"])] is None:
+                texts[int(d["model_id"])] = json.dumps(d, separators=(",", ":"))
+        self._in_flight_json = texts
+        text = "[" + ",".join(texts.values()) + "]"
         atomic_write_text(self.root / "in_flight.json", text, durable=False)
 
     def load_in_flight(self) -> list[dict[str, Any]]:
