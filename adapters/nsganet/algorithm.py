@@ -126,6 +126,7 @@ class NSGANet:
         # the JSON of every candidate asked and result told, in that order: the state's
         # append-only logs (`state_parts`), each made once
         self._logs: dict[str, list[dict[str, Any]]] = {"candidates": [], "results": []}
+        self._vector_cache: dict[int, list[int]] = {}  # model id -> choice vector (not state)
         self._population: list[_Member] = []
         self._queue: list[Candidate] = []  # generational: bred, not yet asked
         self._batch: list[int] = []  # generational: ids of the generation in flight
@@ -306,6 +307,7 @@ class NSGANet:
         self._cands = {c["model_id"]: Candidate.from_dict(c) for c in state["candidates"]}
         self._results = {r["model_id"]: result_from_state(r) for r in state["results"]}
         self._logs = {"candidates": list(state["candidates"]), "results": list(state["results"])}
+        self._vector_cache = {}
         self._failed = sum(1 for r in self._results.values() if not usable(r, self.objectives))
         self._population = [
             _Member(int(m["model_id"]), int(m["rank"]), float(m["crowding"]))
@@ -388,8 +390,16 @@ class NSGANet:
         return arch
 
     def _vectors(self, ids: list[int]) -> np.ndarray:
-        rows = [self.space.encode(self._cands[i].arch) for i in ids]
+        rows = [self._vector(i) for i in ids]
         return np.array(rows, dtype=self._dtype).reshape(len(ids), -1)
+
+    def _vector(self, model_id: int) -> list[int]:
+        """A candidate's choice vector, encoded once (survival and breeding ask for the
+        population's vectors at every tell and ask; encoding them was most of their time)."""
+        vec = self._vector_cache.get(model_id)
+        if vec is None:
+            vec = self._vector_cache[model_id] = self.space.encode(self._cands[model_id].arch)
+        return vec
 
     def _member_population(self) -> tuple[Population, list[int]]:
         ids = [m.model_id for m in self._population]
