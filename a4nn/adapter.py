@@ -15,6 +15,12 @@ while nothing is in flight and is not `done()` is a bug the scheduler reports by
 State: `state_dict()` is JSON-serializable, except that numpy arrays (a controller's
 weights, say) may appear at any depth; the run directory stores those in an `.npz`
 beside the JSON and loads them without pickle (`lineage.adapter_state`).
+
+Optional: `state_parts() -> (head, logs)`, the same state split into a head that does not
+grow with the search and append-only lists of JSON items (every candidate, result, seen
+architecture), with `state_dict() == {**head, **logs}`. The session then saves the head
+whole and only the logs' new items, so a save costs the same at 10,000 models as at 100
+(docs/plugins.md, "A state that grows with the search").
 """
 
 from __future__ import annotations

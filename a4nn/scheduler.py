@@ -11,8 +11,10 @@ An executor runs models: the plain runner's in-process one (`a4nn.search`), Pref
 runs on Dask (`flows.search_flow`), or anything with `slots`, `submit(cand, prior_ids)`
 and `next_result() -> (cand, result)`. The session (`a4nn.search.SearchSession`) owns the
 run directory: it records each result and persists the adapter's state after each
-`tell`; in steady state also after each ask, with the candidates then in flight, so a
-killed run resumes them (a generational adapter re-proposes its generation instead).
+generational `tell`; in steady state once per finished model, after the tell and the ask
+that refills its slot, with the candidates then in flight (and those told since the last
+save), so a killed run resumes them (a generational adapter re-proposes its generation
+instead).
 
 An adapter that proposes nothing while nothing is in flight and is not done would end
 the search early without a word: that is a `SchedulerError` naming the adapter.
@@ -127,6 +129,7 @@ def run_steady_state(
     """
     adapter = session.adapter
     inflight: dict[int, Candidate] = {}
+    told: list[Candidate] = []  # told, not yet in a saved state: listed in flight until then
     for cand in resume_inflight or []:
         if cand.model_id in session.done_results:
             session.tell([cand])
@@ -142,24 +145,29 @@ def run_steady_state(
             if not new:
                 continue
             inflight.update((c.model_id, c) for c in new)
-            session.save_inflight(list(inflight.values()))
+            session.save_inflight(told + list(inflight.values()))  # one state save per ask
+            told = []
             for cand in new:
                 if cand.model_id in session.done_results:  # finished before a kill
                     del inflight[cand.model_id]
                     session.tell([cand])
                 else:
                     executor.submit(cand, list(session.order))
+        if told:  # nothing asked since the last tell: save the state that told it
+            session.save_inflight(told + list(inflight.values()))
+            told = []
         if not inflight:
             if not adapter.done():
                 raise _stalled(adapter)
+            session.save_inflight([], state=False)  # every tell is in the saved state
             break
         cand, res = executor.next_result()
         inflight.pop(cand.model_id, None)
         session.record(res)
         if on_result is not None:
             on_result(cand, res)
-        session.tell([cand])  # saves the adapter's state
-        session.save_inflight(list(inflight.values()), state=False)
+        session.tell([cand], save=False)  # saved with the next ask's in-flight list
+        told.append(cand)
 
 
 @dataclass
@@ -178,7 +186,7 @@ class MemorySession:
         self.done_results[res.model_id] = res
         self.order.append(res.model_id)
 
-    def tell(self, cands: list[Candidate]) -> None:
+    def tell(self, cands: list[Candidate], save: bool = True) -> None:
         self.adapter.tell([self.done_results[c.model_id] for c in cands])
 
     def save_inflight(self, cands: list[Candidate], state: bool = True) -> None:

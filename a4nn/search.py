@@ -52,6 +52,11 @@ RESUME_MAY_CHANGE = frozenset(
 )
 RESUME_MAY_CHANGE_SECTIONS = ("lineage", "orchestration")
 
+SYNC_SECONDS = 10.0
+"""How often, at most, the session fsyncs the driver's per-model files (`RunDir.sync`):
+an OS crash or a power loss loses at most the last this many seconds of the driver's
+writes; a killed process loses nothing (docs/run_dir.md, "Durability")."""
+
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -129,6 +134,8 @@ class SearchSession:
     done_results: dict[int, Result] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
     lock: RunLock | None = None
+    _cand_dicts: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _synced: float = field(default_factory=time.monotonic, repr=False)
 
     @classmethod
     def open(cls, cfg: RunConfig, out: Path, resume: bool = False) -> SearchSession:
@@ -157,12 +164,13 @@ class SearchSession:
             if state is not None:
                 adapter.load_state_dict(state)
             done = run.finished_results()
-            order = [m for m in run.read_meta().get("completion_order", []) if m in done]
+            order = [m for m in run.completion_order() if m in done]
             order += [m for m in sorted(done) if m not in order]
             # reconcile: a model a worker finished just before a kill, whose row never
             # reached the run-level tables, is in them from now on
             run.write_tables(order)
-            run.update_meta(status="running", resumed_at=utc_now(), completion_order=order)
+            run.write_completion_order(order)
+            run.update_meta(status="running", resumed_at=utc_now())
             return cls(cfg, run, adapter, done, order)
         config_yaml = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
         meta = {
@@ -182,23 +190,49 @@ class SearchSession:
         self.done_results[res.model_id] = res
         if res.model_id not in self.order:
             self.order.append(res.model_id)
+            self.run.append_completed(res.model_id)
         self.run.append_model(res.model_id)  # its cost does not grow with the run
-        self.run.update_meta(completion_order=self.order)
+        self._maybe_sync()
 
-    def tell(self, cands: list[Candidate]) -> None:
-        """Hand the batch's results to the adapter and persist its new state."""
+    def tell(self, cands: list[Candidate], save: bool = True) -> None:
+        """Hand the batch's results to the adapter and persist its new state (`save=False`:
+        the caller saves it later, see `a4nn.scheduler.run_steady_state`)."""
         self.adapter.tell([self.done_results[c.model_id] for c in cands])
-        self.run.save_adapter_state(self.adapter.state_dict())
+        if save:
+            self.save_state()
+
+    def save_state(self) -> None:
+        """The adapter's state: its head and append-only logs when it has `state_parts`
+        (a save then costs what the head costs, not what the search holds), else the whole
+        `state_dict()` (docs/plugins.md)."""
+        parts = getattr(self.adapter, "state_parts", None)
+        if callable(parts):
+            head, logs = parts()
+            self.run.save_adapter_state(head, logs)
+        else:
+            self.run.save_adapter_state(self.adapter.state_dict())
+        self._maybe_sync()
 
     def save_inflight(self, cands: list[Candidate], state: bool = True) -> None:
-        """Steady state: the candidates in flight, then the adapter's state that asked them.
+        """Steady state: the candidates asked and not told in the saved state, then that
+        state.
 
         In that order: a kill in between re-proposes the same candidate from the older
-        state, and the scheduler de-duplicates it. `state=False` after a `tell`, which has
-        just saved the state (a kill in between tells that model again: a no-op)."""
-        self.run.save_in_flight([c.to_dict() for c in cands])
+        state, and the scheduler de-duplicates it; a finished model still listed is told
+        again on resume (a no-op once told). Each candidate's dict is made once."""
+        cache = self._cand_dicts
+        dicts = {c.model_id: cache.get(c.model_id) or c.to_dict() for c in cands}
+        self._cand_dicts = dicts
+        self.run.save_in_flight(list(dicts.values()))
         if state:
-            self.run.save_adapter_state(self.adapter.state_dict())
+            self.save_state()
+
+    def _maybe_sync(self) -> None:
+        """`RunDir.sync` at most every `SYNC_SECONDS` (docs/run_dir.md, "Durability")."""
+        now = time.monotonic()
+        if now - self._synced >= SYNC_SECONDS:
+            self.run.sync()
+            self._synced = now
 
     def unfinished(self) -> list[Candidate]:
         """Models with a folder but no recorded result (not done here, not in flight)."""
@@ -222,9 +256,15 @@ class SearchSession:
         self.run.update_meta(dataset=dataset_fingerprint(self.cfg.data))
 
     def finish(self, wall_seconds: float) -> None:
-        """Join the tables' parts, then mark the run finished."""
+        """Join the tables' parts, then mark the run finished (and sync its files)."""
         self.run.compact_tables(self.order)
-        self.run.update_meta(status="finished", finished=utc_now(), wall_seconds=wall_seconds)
+        self.run.sync()
+        self.run.update_meta(
+            status="finished",
+            finished=utc_now(),
+            wall_seconds=wall_seconds,
+            completion_order=list(self.order),
+        )
 
     def close(self) -> None:
         """Release the run directory's lock (the process's end releases it too)."""
@@ -242,7 +282,13 @@ class SearchSession:
                 reason = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
                 with contextlib.suppress(OSError):  # the tables so far (a full disk: not)
                     self.run.compact_tables(self.order)
-                self.run.update_meta(status="stopped", stopped=utc_now(), stop_reason=reason)
+                    self.run.sync()
+                self.run.update_meta(
+                    status="stopped",
+                    stopped=utc_now(),
+                    stop_reason=reason,
+                    completion_order=list(self.order),
+                )
         finally:
             self.close()
 

@@ -263,6 +263,8 @@ CATEGORIES = (
     "state_save",
     "tables",
     "run_json",
+    "in_flight",
+    "sync",
     "engine_feed",
     "model_files",
     "replay",
@@ -302,6 +304,9 @@ class TimedAdapter:
         self.tell = timers.wrap("tell", adapter.tell)
         # state=False: the session's saves are skipped, so is building what they save
         self.state_dict = timers.wrap("state_dict", adapter.state_dict if state else dict)
+        parts = getattr(adapter, "state_parts", None)
+        if callable(parts):
+            self.state_parts = timers.wrap("state_dict", parts if state else lambda: ({}, {}))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._adapter, name)
@@ -818,10 +823,13 @@ def simulate(
         real_save = run.save_adapter_state
         run.append_model = timers.wrap("tables", run.append_model)  # type: ignore[method-assign]
         run.update_meta = timers.wrap("run_json", run.update_meta)  # type: ignore[method-assign]
+        run.append_completed = timers.wrap("run_json", run.append_completed)  # type: ignore[method-assign]
+        run.save_in_flight = timers.wrap("in_flight", run.save_in_flight)  # type: ignore[method-assign]
+        run.sync = timers.wrap("sync", run.sync)  # type: ignore[method-assign]
         if save_state == "every":
             run.save_adapter_state = timers.wrap("state_save", real_save)  # type: ignore[method-assign]
         else:
-            run.save_adapter_state = lambda state: None  # type: ignore[method-assign]
+            run.save_adapter_state = lambda state, logs=None: None  # type: ignore[method-assign]
         adapter = session.adapter
         session.adapter = TimedAdapter(adapter, timers, state=save_state == "every")
         ex = SimulatedExecutor(

@@ -11,6 +11,12 @@
 - `draw`: a random architecture (unseen with `unique`), recorded as seen.
 - `state_head` / `load_head`: the header, seed and generator state every adapter saves
   first, and their restoring (after `check_state`).
+- `Seen`: the choice-vector keys proposed so far, with the order they came in (a log).
+
+State that grows with the search (candidates, results, seen keys) is kept as append-only
+logs of JSON items, made once when an item is added: `state_parts()` hands them over
+without copying, so saving after each model costs what the small head costs
+(docs/plugins.md, "State and resume").
 
 These adapters search any registered space through its choice vector
 (`space.choices()`, `space.encode`, `space.decode`) and know nothing else about it.
@@ -19,7 +25,7 @@ These adapters search any registered space through its choice vector
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,14 +51,43 @@ def usable(result: Result) -> bool:
     return not result.failed and math.isfinite(result.fitness)
 
 
+class Seen:
+    """Choice-vector keys proposed so far: a set to look them up, and the keys in the
+    order they were first added (`keys`, an append-only log of the adapter's state)."""
+
+    def __init__(self, keys: Iterable[str] = ()) -> None:
+        self._set: set[str] = set()
+        self.keys: list[str] = []
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: str) -> None:
+        if key not in self._set:
+            self._set.add(key)
+            self.keys.append(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys)
+
+
 class Ledger:
-    """Candidates handed out and results told, for one adapter (see the module docstring)."""
+    """Candidates handed out and results told, for one adapter (see the module docstring).
+
+    `logs` are their JSON forms in the order they came (candidates by model id, results
+    in the order told), made once each: the append-only part of the adapter's state."""
 
     def __init__(self, adapter: str, space: SearchSpace) -> None:
         self.adapter, self.space = adapter, space
         self.cands: dict[int, Candidate] = {}
         self.results: dict[int, Result] = {}
         self.next_id = 0
+        self.logs: dict[str, list[dict[str, Any]]] = {"candidates": [], "results": []}
 
     @property
     def asked(self) -> int:
@@ -73,6 +108,7 @@ class Ledger:
             proposer=self.adapter,
         )
         self.cands[c.model_id] = c
+        self.logs["candidates"].append(c.to_dict())
         self.next_id += 1
         return c
 
@@ -105,6 +141,7 @@ class Ledger:
                     "a model has one result"
                 )
             self.results[r.model_id] = r
+            self.logs["results"].append(jsonable(r.to_dict()))
             fresh.append(r)
         return fresh
 
@@ -112,16 +149,13 @@ class Ledger:
         return self.space.encode(self.cands[model_id].arch)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "next_model_id": self.next_id,
-            "candidates": [self.cands[i].to_dict() for i in sorted(self.cands)],
-            "results": [jsonable(self.results[i].to_dict()) for i in sorted(self.results)],
-        }
+        return {"next_model_id": self.next_id, **{k: list(v) for k, v in self.logs.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.next_id = int(state["next_model_id"])
         self.cands = {int(c["model_id"]): Candidate.from_dict(c) for c in state["candidates"]}
         self.results = {int(r["model_id"]): result_from_state(r) for r in state["results"]}
+        self.logs = {"candidates": list(state["candidates"]), "results": list(state["results"])}
 
 
 def check_ask(n: Any) -> None:
@@ -130,7 +164,7 @@ def check_ask(n: Any) -> None:
 
 
 def sample_unseen(
-    space: SearchSpace, rng: np.random.Generator, seen: set[str] | dict[str, Any], tries: int = 100
+    space: SearchSpace, rng: np.random.Generator, seen: Collection[str], tries: int = 100
 ) -> tuple[Arch, str]:
     """`space.sample(rng)` redrawn until its choice vector is not in `seen` (at most
     `tries` draws; once every architecture is seen, a seen one). Returns (arch, key)."""
@@ -145,7 +179,7 @@ def sample_unseen(
     return arch, key
 
 
-def draw(space: SearchSpace, rng: np.random.Generator, seen: set[str], unique: bool) -> Arch:
+def draw(space: SearchSpace, rng: np.random.Generator, seen: Seen, unique: bool) -> Arch:
     """A random architecture (`sample_unseen` with `unique`, else `space.sample`); its
     choice-vector key is added to `seen`."""
     if unique:

@@ -3,7 +3,7 @@
     BUNDLE/
       README.md                 what this is and how to load it (one pandas call)
       MANIFEST.json             every file with its size and SHA-256, the schema version
-      run.json  config.yaml  adapter_state.json  adapter_state.npz (if the run has one)
+      run.json  config.yaml  adapter_state.json  adapter_state.npz, .log.jsonl (if any)
       models.parquet  epochs.parquet  models.csv  epochs.csv
       models/<id>/model.json
       models/<id>/epochs.csv                    the model's epochs with checkpoint SHA-256s
@@ -35,6 +35,7 @@ TOP_FILES = (
     "config.yaml",
     "adapter_state.json",
     "adapter_state.npz",
+    "adapter_state.log.jsonl",
     "models.parquet",
     "epochs.parquet",
     "models.csv",

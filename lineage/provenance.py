@@ -116,6 +116,7 @@ def _describe(rel: str) -> str:
         "config.yaml": "the validated run config: data, training, search (NAS) and engine",
         "adapter_state.json": "the NAS adapter's state after its last tell (resumes the search)",
         "adapter_state.npz": "the arrays of the NAS adapter's state (loaded without pickle)",
+        "adapter_state.log.jsonl": "the append-only part of the NAS adapter's state",
         "models.parquet": "one row per model (schema in A4NN's docs/lineage.md)",
         "epochs.parquet": "one row per trained epoch of every model",
         "models.csv": "one row per model (CSV copy of models.parquet)",
@@ -315,7 +316,7 @@ def write_crate(bundle: Path, workflow_source: Path | None = None) -> Path:
     for rel in ("models.parquet", "epochs.parquet", "models.csv", "epochs.csv"):
         if rel in files:
             files[rel]["exampleOfWork"] = p_tables
-    for rel in ("adapter_state.json", "adapter_state.npz"):
+    for rel in ("adapter_state.json", "adapter_state.npz", "adapter_state.log.jsonl"):
         if rel in files:
             files[rel]["exampleOfWork"] = p_state
     if "models" in dirs:

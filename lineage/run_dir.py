@@ -5,7 +5,10 @@
       run.json                 run metadata: name, status, start/end, versions, summary
       adapter_state.json       the NAS adapter's state after its last `tell` (for --resume)
       adapter_state.npz        its arrays, if it holds any (loaded without pickle)
+      adapter_state.log.jsonl  its append-only logs, if it keeps any (`lineage.adapter_state`)
       in_flight.json           a steady-state search's candidates in training (for --resume)
+      completion_order.txt     finished model ids, one a line, in completion order (while
+                               the run goes; `completion_order` in run.json once it ends)
       models.csv               one row per finished model (run-level table)
       epochs.csv               one row per epoch of every finished model (run-level table)
       models.parquet, epochs.parquet   the same tables, typed (joined from tables/ parts)
@@ -15,7 +18,10 @@
       models/<id>/checkpoints/epoch_NNN.pt
 
 Workers write only inside their own `models/<id>/`; the driver alone writes the run-level
-files, so concurrent workers never contend for a file. Every write is atomic.
+files, so concurrent workers never contend for a file. Every write is atomic. Workers
+fsync their files (the model folders are the source of truth `--resume` reconciles
+from); the driver's per-model run-level files are not fsynced one by one but in groups
+(`RunDir.sync`; docs/run_dir.md, "Durability").
 """
 
 from __future__ import annotations
@@ -24,22 +30,29 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from a4nn.types import LEGACY_SPACE, Candidate, Result
-from lineage.adapter_state import load_state, save_state
-from lineage.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from lineage.adapter_state import StateStore
+from lineage.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    fsync_path,
+    read_json,
+)
 from lineage.schema import (
     EPOCH_COLUMNS,
+    EPOCH_FIELDS,
     MODEL_COLUMNS,
     SCHEMA_KEY,
     SCHEMA_VERSION,
+    rows_table,
     table_bytes,
     table_schema,
-    to_table,
 )
 
 
@@ -70,6 +83,20 @@ def _csv_bytes(rows: list[dict[str, Any]], columns: list[str]) -> str:
     writer.writerow(columns)
     writer.writerows([_csv_cell(row.get(name)) for name in columns] for row in rows)
     return buf.getvalue()
+
+
+def _float(cell: str) -> float | None:
+    value = float(cell)
+    return None if math.isnan(value) else value  # a null, as pandas would give Arrow
+
+
+def _bool(cell: str) -> bool:
+    if cell in ("True", "False"):
+        return cell == "True"
+    raise ValueError(f"not a boolean: {cell!r}")
+
+
+_CELL = {"int64": lambda c: int(float(c)), "float64": _float, "bool_": _bool, "string": str}
 
 
 @dataclass
@@ -107,6 +134,24 @@ class ModelDir:
         df = pd.read_csv(self.epochs_path)
         return df.to_dict("records")
 
+    def epoch_rows(self) -> list[dict[str, Any]]:
+        """The epochs table's rows of this model, typed by the lineage schema (an empty
+        cell is None), read without pandas: what `RunDir.append_model` writes."""
+        if not self.epochs_path.exists():
+            return []
+        with open(self.epochs_path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            rows = list(reader)
+        parse = [_CELL.get(dict(EPOCH_FIELDS).get(name, "string"), str) for name in header]
+        return [
+            {
+                name: (fn(cell) if cell != "" else None)
+                for name, fn, cell in zip(header, parse, row, strict=False)
+            }
+            for row in rows
+        ]
+
     def result(self) -> Result | None:
         """The finished model's result, if the worker got as far as recording one."""
         meta = self.read_meta()
@@ -118,6 +163,8 @@ class RunDir:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._state = StateStore(self.adapter_state_path)
+        self._in_flight_json: dict[int, str | None] = {}  # model id -> its candidate's JSON
 
     # -- layout -----------------------------------------------------------------
     @property
@@ -179,8 +226,17 @@ class RunDir:
 
     # -- candidates in flight (steady state) -------------------------------------
     def save_in_flight(self, cands: list[dict[str, Any]]) -> None:
-        """The candidates a steady-state search has in flight (compact JSON, atomic)."""
-        atomic_write_text(self.root / "in_flight.json", json.dumps(cands, separators=(",", ":")))
+        """The candidates a steady-state search has in flight (compact JSON, atomic; synced
+        by `sync`). Each candidate's JSON is encoded once (a model id's candidate never
+        changes), so a write costs a join of the texts, whatever the number in flight."""
+        cache = self._in_flight_json
+        texts = {int(d["model_id"]): cache.get(int(d["model_id"])) for d in cands}
+        for d in cands:
+            if texts[int(d["model_id"])] is None:
+                texts[int(d["model_id"])] = json.dumps(d, separators=(",", ":"))
+        self._in_flight_json = texts
+        text = "[" + ",".join(texts.values()) + "]"
+        atomic_write_text(self.root / "in_flight.json", text, durable=False)
 
     def load_in_flight(self) -> list[dict[str, Any]]:
         path = self.root / "in_flight.json"
@@ -189,12 +245,60 @@ class RunDir:
         return list(self.read_meta().get("in_flight", []))  # runs from before in_flight.json
 
     # -- adapter state ----------------------------------------------------------
-    def save_adapter_state(self, state: dict[str, Any]) -> None:
-        """JSON, with any numpy arrays in `adapter_state.npz` (`lineage.adapter_state`)."""
-        save_state(self.adapter_state_path, state)
+    def save_adapter_state(
+        self, state: dict[str, Any], logs: Mapping[str, Sequence[Any]] | None = None
+    ) -> None:
+        """JSON, with any numpy arrays in `adapter_state.npz` and the append-only `logs`
+        (an adapter's `state_parts()`) in `adapter_state.log.jsonl`, of which each save
+        appends only the new items (`lineage.adapter_state.StateStore`). Synced by `sync`."""
+        self._state.save(state, logs)
 
     def load_adapter_state(self) -> dict[str, Any] | None:
-        return load_state(self.adapter_state_path)
+        """The saved state, logs joined in; later saves append to the log from there."""
+        return self._state.load()
+
+    # -- completion order -------------------------------------------------------
+    @property
+    def completion_order_path(self) -> Path:
+        return self.root / "completion_order.txt"
+
+    def append_completed(self, model_id: int) -> None:
+        """One finished model at the end of `completion_order.txt` (an append; synced
+        by `sync`)."""
+        with open(self.completion_order_path, "a", encoding="utf-8") as fh:
+            fh.write(f"{int(model_id)}\n")
+
+    def completion_order(self) -> list[int]:
+        """Finished models in completion order: run.json's `completion_order` (written
+        when a run ends), then `completion_order.txt` (a line cut by a kill is skipped)."""
+        order = [int(m) for m in self.read_meta().get("completion_order", [])]
+        seen = set(order)
+        if self.completion_order_path.exists():
+            text = self.completion_order_path.read_text(encoding="utf-8")
+            for line in text.split("\n")[:-1]:  # the last is empty, or cut by a kill
+                if line.strip().isdigit() and int(line) not in seen:
+                    order.append(int(line))
+                    seen.add(int(line))
+        return order
+
+    def write_completion_order(self, order: list[int]) -> None:
+        """`order` into run.json (readers: the analyzer), and as the whole of
+        `completion_order.txt`."""
+        text = "".join(f"{int(m)}\n" for m in order)
+        atomic_write_text(self.completion_order_path, text)
+        self.update_meta(completion_order=list(order))
+
+    # -- durability -------------------------------------------------------------
+    def sync(self) -> None:
+        """fsync the driver's per-model files (the adapter's state and its log, the
+        candidates in flight, the completion order), then the run folder's entries: what
+        is written before a sync survives an OS crash or a power loss. The run-level
+        tables are not synced: `--resume` rebuilds them from the model folders."""
+        paths = [*self._state.files(), self.root / "in_flight.json", self.completion_order_path]
+        for path in paths:
+            if path.exists():
+                fsync_path(path)
+        fsync_path(self.root)
 
     # -- finished models --------------------------------------------------------
     def model_dirs(self) -> list[ModelDir]:
@@ -223,13 +327,14 @@ class RunDir:
         meta = md.read_meta()
         if "result" not in meta:
             return None
-        return {"models": [model_row(meta)], "epochs": md.read_epochs()}
+        return {"models": [model_row(meta)], "epochs": md.epoch_rows()}
 
     def _write_parts(self, model_id: int, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Not fsynced: `--resume` rewrites every part from the model folders."""
         for name in TABLES:
             path = self.table_part(name, model_id)
-            table = to_table(rows[name], table_schema(name), str(path))
-            atomic_write_bytes(path, table_bytes(table))
+            table = rows_table(rows[name], name, str(path))
+            atomic_write_bytes(path, table_bytes(table), durable=False)
 
     def append_model(self, model_id: int) -> None:
         """Add one finished model to the run-level tables, at a cost that does not grow

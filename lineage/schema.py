@@ -106,6 +106,25 @@ def to_table(rows: list[dict[str, Any]], schema: pa.Schema, where: str) -> pa.Ta
     return table.replace_schema_metadata({SCHEMA_KEY: SCHEMA_VERSION.encode()})
 
 
+def rows_table(rows: list[dict[str, Any]], name: str, where: str) -> pa.Table:
+    """Rows as an Arrow table of lineage table `name`, as `to_table` makes it (NaN and
+    missing values are nulls) but built straight from the rows, without pandas (a few
+    ms less per finished model); rows Arrow does not take as they are (an int column
+    holding 3.0, say) go through `to_table`."""
+    import pyarrow as pa
+
+    schema = table_schema(name)
+    clean = [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+        for row in rows
+    ]
+    try:
+        table = pa.Table.from_pylist(clean, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return to_table(rows, schema, where)
+    return table.replace_schema_metadata({SCHEMA_KEY: SCHEMA_VERSION.encode()})
+
+
 def table_bytes(table: pa.Table) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq

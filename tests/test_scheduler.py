@@ -61,9 +61,9 @@ class TellLog(ReplaySession):
         self.tells: list[list[int]] = []
         self.saved_inflight: list[list[int]] = []
 
-    def tell(self, cands):
+    def tell(self, cands, save=True):
         self.tells.append([c.model_id for c in cands])
-        super().tell(cands)
+        super().tell(cands, save)
 
     def save_inflight(self, cands, state=True):
         self.saved_inflight.append(sorted(c.model_id for c in cands))

@@ -55,6 +55,7 @@ from a4nn.types import Arch, Candidate, Result
 from adapters.common import (
     FITNESS,
     Ledger,
+    Seen,
     check_ask,
     draw,
     load_head,
@@ -108,7 +109,7 @@ class RegularizedEvolution:
         self._choices = [int(c) for c in space.choices()]
         self._rng = np.random.default_rng(self.seed)
         self._ledger = Ledger(self.name, space)
-        self._seen: set[str] = set()
+        self._seen = Seen()
         self._population: list[int] = []  # model ids, oldest first
 
     @property
@@ -157,7 +158,13 @@ class RegularizedEvolution:
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {
+        head, logs = self.state_parts()
+        return {**head, **{k: list(v) for k, v in logs.items()}}
+
+    def state_parts(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """(head, append-only logs): the state, split for a save that does not grow
+        with the search (docs/plugins.md)."""
+        head = {
             **state_head(
                 self.name,
                 STATE_VERSION,
@@ -166,16 +173,16 @@ class RegularizedEvolution:
                 self.seed,
                 self._rng,
             ),
-            "seen": sorted(self._seen),
             "population": list(self._population),
-            **self._ledger.state_dict(),
+            "next_model_id": self._ledger.next_id,
         }
+        return head, {"seen": self._seen.keys, **self._ledger.logs}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seed, self._rng = load_head(
             state, self.name, STATE_VERSION, self.space, self.options.model_dump()
         )
-        self._seen = set(state["seen"])
+        self._seen = Seen(state["seen"])
         self._population = [int(i) for i in state["population"]]
         self._ledger.load_state_dict(state)
 

@@ -147,8 +147,9 @@ class Agent:
     hits: int = 0  # cache hits in a row
 
     def to_dict(self) -> dict[str, Any]:
+        """Without `cache`, which grows with the search: the adapter logs it
+        (`agent_cache` in `PPOSearch.state_parts`)."""
         return {
-            "cache": dict(self.cache),
             "batch": [e.to_dict() for e in self.batch],
             "closed": self.closed,
             "hits": self.hits,
@@ -156,8 +157,9 @@ class Agent:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Agent:
+        # a state saved before the caches were logged holds them here
         return cls(
-            {str(k): int(v) for k, v in d["cache"].items()},
+            {str(k): int(v) for k, v in d.get("cache", {}).items()},
             [Episode.from_dict(e) for e in d["batch"]],
             bool(d["closed"]),
             int(d["hits"]),
@@ -178,6 +180,7 @@ class PPOSearch:
         self._rng = np.random.default_rng(self.seed)
         self._ledger = Ledger(self.name, space)
         self._agents = [Agent() for _ in range(o.agents)]
+        self._cache_log: list[list[Any]] = []  # [agent, key, model id] as caches grew
         self._next_agent = 0  # async: round robin
         self._queue: list[Candidate] = []  # sync: a generation made, not yet all asked
         self.updates = 0
@@ -232,8 +235,15 @@ class PPOSearch:
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        head, logs = self.state_parts()
+        return {**head, **{k: list(v) for k, v in logs.items()}}
+
+    def state_parts(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """(head, append-only logs): the weights, Adam's moments, agents' batches and
+        queue in the head; the candidates, results and agents' caches (`agent_cache`:
+        [agent, choice-vector key, model id] as each entered) in logs (docs/plugins.md)."""
         opt = self._opt.state_dict()["state"]
-        return {
+        head = {
             **header(self.name, STATE_VERSION, self.space, self.options.model_dump()),
             "seed": self.seed,
             "rng": self._rng.bit_generator.state,
@@ -244,8 +254,9 @@ class PPOSearch:
             "policy": _arrays(self.policy.state_dict()),
             "value": _arrays(self.value.state_dict()),
             "optimizer": {str(i): _arrays(s) for i, s in opt.items()},
-            **self._ledger.state_dict(),
+            "next_model_id": self._ledger.next_id,
         }
+        return head, {"agent_cache": self._cache_log, **self._ledger.logs}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state(state, self.name, STATE_VERSION, self.space, self.options.model_dump())
@@ -255,6 +266,9 @@ class PPOSearch:
         self.updates = int(state["updates"])
         self._next_agent = int(state["next_agent"])
         self._agents = [Agent.from_dict(a) for a in state["agents"]]
+        self._cache_log = [list(e) for e in state.get("agent_cache", [])]
+        for a, key, model_id in self._cache_log:
+            self._agents[int(a)].cache[str(key)] = int(model_id)
         self._queue = [Candidate.from_dict(c) for c in state["queue"]]
         self.policy.load_state_dict(_tensors(state["policy"]))
         self.value.load_state_dict(_tensors(state["value"]))
@@ -316,7 +330,10 @@ class PPOSearch:
                     continue
             agent.hits = 0
             cand = self._ledger.new(self.space.decode(actions), self.updates)
-            agent.cache.setdefault(key, cand.model_id)
+            if key not in agent.cache:
+                agent.cache[key] = cand.model_id
+                index = next(i for i, a in enumerate(self._agents) if a is agent)
+                self._cache_log.append([index, key, cand.model_id])
             agent.batch.append(Episode(actions, logp, cand.model_id, True))
             out.append(cand)
         return out

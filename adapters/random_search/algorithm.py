@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from a4nn.registry import validate_options
 from a4nn.space import SearchSpace
 from a4nn.types import Candidate, Result
-from adapters.common import FITNESS, Ledger, check_ask, draw, load_head, state_head
+from adapters.common import FITNESS, Ledger, Seen, check_ask, draw, load_head, state_head
 
 STATE_VERSION = 1
 
@@ -53,7 +53,7 @@ class RandomSearch:
         self.seed = int(seed)
         self._rng = np.random.default_rng(self.seed)
         self._ledger = Ledger(self.name, space)
-        self._seen: set[str] = set()
+        self._seen = Seen()
 
     @property
     def budget(self) -> int:
@@ -78,7 +78,13 @@ class RandomSearch:
         return [self._ledger.results[i] for i in sorted(self._ledger.results)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        head, logs = self.state_parts()
+        return {**head, **{k: list(v) for k, v in logs.items()}}
+
+    def state_parts(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """(head, append-only logs): the state, split for a save that does not grow
+        with the search (docs/plugins.md)."""
+        head = {
             **state_head(
                 self.name,
                 STATE_VERSION,
@@ -87,15 +93,15 @@ class RandomSearch:
                 self.seed,
                 self._rng,
             ),
-            "seen": sorted(self._seen),
-            **self._ledger.state_dict(),
+            "next_model_id": self._ledger.next_id,
         }
+        return head, {"seen": self._seen.keys, **self._ledger.logs}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seed, self._rng = load_head(
             state, self.name, STATE_VERSION, self.space, self.options.model_dump()
         )
-        self._seen = set(state["seen"])
+        self._seen = Seen(state["seen"])
         self._ledger.load_state_dict(state)
 
 

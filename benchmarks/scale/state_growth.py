@@ -1,18 +1,20 @@
-"""Issue 22: what in the driver's per-model work grows with the number of models.
+"""Issue 22: does the driver's per-model work grow with the number of models?
 
-Drives the real NSGA-Net adapter (steady state, pop_size = n_offspring = 100, 100
-generations: 10,000 models) with 256 candidates in flight and made-up results (no
-training, no engine), and at each mark times, once, what the session does per model
-with the state it then holds:
+Drives the real NSGA-Net adapter (steady state, pop_size = n_offspring = models / 100,
+100 generations: 10,000 models by default) with 256 candidates in flight and made-up
+results (no training, no engine), and does per model what the session does
+(`a4nn.search.SearchSession`, `a4nn.scheduler.run_steady_state`):
 
-- `adapter.ask(1)` and `tell` (mean over the models since the previous mark);
-- `adapter.state_dict()`, `lineage.adapter_state.split_arrays` (the walk looking for
-  arrays), the JSON encoding `atomic_write_json` does (indent=2, sort_keys), and the
-  whole `RunDir.save_adapter_state` (encode, write, fsync, rename) - called 3 times per
-  model in steady state (after the tell, and twice by `save_inflight`);
-- `RunDir.update_meta(completion_order=..., in_flight=...)` with the run so far: run.json
-  rewritten - also 3 times per model (`record`, and twice by `save_inflight`), and
-  `Candidate.to_dict()` of the 256 in flight (twice per model, by `save_inflight`).
+- `adapter.ask(1)` and `tell`;
+- `adapter.state_parts()` and `RunDir.save_adapter_state(head, logs)` (the head whole,
+  the logs' new items appended; not fsynced), once per model;
+- `RunDir.save_in_flight` of the 256 in flight (their dicts made once each) and
+  `RunDir.append_completed`, once per model;
+
+each as the mean ms per model over the models since the previous mark. At each mark it
+also times, once, what a save cost before `state_parts` (issue 22's fix 1):
+`adapter.state_dict()` and `lineage.adapter_state.save_state` (the whole state, fsynced),
+and the state's size.
 
     python benchmarks/scale/state_growth.py --tag state_growth
 """
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -34,8 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from a4nn.registry import create_adapter, create_space  # noqa: E402
 from a4nn.types import Result  # noqa: E402
-from lineage.adapter_state import split_arrays  # noqa: E402
+from lineage.adapter_state import save_state  # noqa: E402
 from lineage.run_dir import RunDir  # noqa: E402
+
+WINDOW = ("ask", "tell", "state_parts", "state_save", "in_flight", "completed")
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
@@ -61,19 +67,21 @@ def main(argv: list[str] | None = None) -> int:
         {"pop_size": size, "n_offspring": size, "n_generations": gens, "mode": "steady_state"},
         0,
     )
+    load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="a4nn-state-"))
     run = RunDir.create(work / "run", "", {"name": "state-growth"})
     rng = np.random.default_rng(0)
     inflight: list = []
-    order: list[int] = []
-    t_ask = t_tell = 0.0
+    dicts: dict[int, dict] = {}
+    acc = dict.fromkeys(WINDOW, 0.0)
     since = 0
+    told = 0
     rows = []
     try:
         while not adapter.done():
             while len(inflight) < args.inflight and len(adapter._cands) < adapter.budget:
                 ms, got = timed(adapter.ask, 1)
-                t_ask += ms
+                acc["ask"] += ms
                 inflight += got
             cand = inflight.pop(0)
             res = Result(
@@ -88,42 +96,44 @@ def main(argv: list[str] | None = None) -> int:
                 train_seconds=1000.0,
             )
             ms, _ = timed(adapter.tell, [res])
-            t_tell += ms
-            order.append(cand.model_id)
-            n = len(order)
-            if n not in args.marks:
+            acc["tell"] += ms
+            told += 1
+            ms, _ = timed(run.append_completed, cand.model_id)
+            acc["completed"] += ms
+            t0 = time.perf_counter()
+            dicts = {c.model_id: dicts.get(c.model_id) or c.to_dict() for c in inflight}
+            run.save_in_flight(list(dicts.values()))
+            acc["in_flight"] += 1000.0 * (time.perf_counter() - t0)
+            ms, (head, logs) = timed(adapter.state_parts)
+            acc["state_parts"] += ms
+            ms, _ = timed(run.save_adapter_state, head, logs)
+            acc["state_save"] += ms
+            if told not in args.marks:
                 continue
+            n = told - since
+            row = {"models": told, **{f"{k}_ms": v / n for k, v in acc.items()}}
+            row["per_model_ms"] = sum(acc.values()) / n
             ms_sd, state = timed(adapter.state_dict)
-            ms_walk, _ = timed(split_arrays, state)
-            ms_enc, text = timed(json.dumps, state, indent=2, sort_keys=True, default=str)
-            ms_save, _ = timed(run.save_adapter_state, state)
-            ms_dicts, dicts = timed(lambda cands: [c.to_dict() for c in cands], inflight)
-            ms_meta, _ = timed(run.update_meta, completion_order=order, in_flight=dicts)
-            row = {
-                "models": n,
-                "ask_ms": t_ask / max(1, n - since),
-                "tell_ms": t_tell / max(1, n - since),
-                "state_dict_ms": ms_sd,
-                "split_arrays_ms": ms_walk,
-                "json_encode_ms": ms_enc,
-                "save_adapter_state_ms": ms_save,
-                "state_mb": len(text) / 1e6,
-                "inflight_to_dict_ms": ms_dicts,
-                "run_json_update_ms": ms_meta,
-                "run_json_kb": (run.run_json.stat().st_size) / 1e3,
-            }
-            row["per_model_state_ms"] = 3 * (ms_sd + ms_save)
-            row["per_model_run_json_ms"] = 3 * ms_meta + 2 * ms_dicts
+            ms_whole, _ = timed(save_state, work / "whole.json", state)
+            row["whole_state_dict_ms"] = ms_sd
+            row["whole_save_ms"] = ms_whole
+            row["state_mb"] = len(json.dumps(state, separators=(",", ":"))) / 1e6
+            row["head_kb"] = run.adapter_state_path.stat().st_size / 1e3
+            row["log_mb"] = (work / "run" / "adapter_state.log.jsonl").stat().st_size / 1e6
             rows.append(row)
             print(json.dumps(row), flush=True)
-            t_ask = t_tell = 0.0
-            since = n
+            acc = dict.fromkeys(WINDOW, 0.0)
+            since = told
     finally:
         shutil.rmtree(work, ignore_errors=True)
     command = "python benchmarks/scale/state_growth.py " + " ".join(argv or sys.argv[1:])
+    machine = (
+        f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load {load:.1f} at start"
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"command": command, "inflight": args.inflight, "rows": rows}
+    doc = {"command": command, "machine": machine, "inflight": args.inflight, "rows": rows}
     (out / f"{args.tag}.json").write_text(json.dumps(doc, indent=2) + "\n")
     cols = [k for k in rows[0] if k != "models"]
     md = [
@@ -131,11 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         "flight)",
         "",
         f"- command: `{command}`",
+        f"- machine: {machine}",
+        "- window columns (`*_ms` up to `per_model_ms`): mean ms per model since the previous "
+        "mark; `whole_*`: one save of the whole state as before `state_parts` (fsynced)",
         "",
         "| models | " + " | ".join(cols) + " |",
         "|---:|" + "---:|" * len(cols),
     ]
-    md += [f"| {r['models']} | " + " | ".join(f"{r[c]:.1f}" for c in cols) + " |" for r in rows]
+    md += [f"| {r['models']} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + " |" for r in rows]
     (out / f"{args.tag}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
