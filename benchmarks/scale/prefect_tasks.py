@@ -166,22 +166,13 @@ def machine() -> str:
     )
 
 
-def markdown(doc: dict[str, Any]) -> str:
+def table(runs_by_dep: dict[str, Any]) -> list[str]:
     lines = [
-        "# Prefect per-task cost at 100, 1,000 and 10,000 task runs (issue 22, part 3)",
-        "",
-        "Written by `benchmarks/scale/prefect_tasks.py` from `PREFECT.json` (every run's",
-        "machine, command and per-window numbers are there). Per-task cost: wall time between",
-        "completions divided by the task runs completed, with `inflight` trivial task runs in",
-        f"flight; `steady` leaves each flow run's first {SKIP} completions out. Medians over",
-        "repeats where there are several. The machine is shared and noisy, and the benchmark",
-        "runs at nice 19: read ratios, not absolute values.",
-        "",
         "| deployment | N | runs | steady ms/task | last window ms/task | median latency ms "
         "| flow CPU ms/task | wall s |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for dep, by_n in doc["runs"].items():
+    for dep, by_n in runs_by_dep.items():
         for n in sorted(by_n, key=int):
             runs = by_n[n]
 
@@ -193,6 +184,22 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"| {med('last_window_ms'):.0f} | {med('median_latency_ms'):.0f} "
                 f"| {med('flow_cpu_ms_per_task'):.0f} | {med('wall_s'):.0f} |"
             )
+    return lines
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    lines = [
+        "# Prefect per-task cost at 100, 1,000 and 10,000 task runs (issue 22, part 3)",
+        "",
+        "Written by `benchmarks/scale/prefect_tasks.py` from `PREFECT.json` (every run's",
+        "machine, command and per-window numbers are there). Per-task cost: wall time between",
+        "completions divided by the task runs completed, with `inflight` trivial task runs in",
+        f"flight; `steady` leaves each flow run's first {SKIP} completions out. Medians over",
+        "repeats where there are several. The machine is shared and noisy, and the benchmark",
+        "runs at nice 19: read ratios, not absolute values.",
+        "",
+    ]
+    lines += table(doc["runs"])
     lines += ["", "## Ratios (steady ms/task at N over at 100, medians)", ""]
     for dep, by_n in doc["runs"].items():
         if "100" not in by_n:
@@ -227,6 +234,13 @@ def markdown(doc: dict[str, Any]) -> str:
                     f"{r['prefect']}; {r['inflight']} in flight on {r['workers']} one-slot "
                     f"workers; `{r['command']}`"
                 )
+    if doc.get("overlapped"):
+        lines += [
+            "",
+            "## Earlier runs that overlapped this session's own smoke tests (not compared)",
+            "",
+            *table(doc["overlapped"]),
+        ]
     notes = doc.get("notes", [])
     if notes:
         lines += ["", "## Notes", "", *notes]
