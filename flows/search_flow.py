@@ -388,10 +388,25 @@ def prefect_api() -> Iterator[str]:
             with temporary_settings(updates={PREFECT_API_URL: url}):
                 yield url
         finally:
+            send_queued_logs()  # while the server is still up: see below
             if saved is None:
                 os.environ.pop("PREFECT_API_URL", None)
             else:
                 os.environ["PREFECT_API_URL"] = saved
+
+
+def send_queued_logs() -> None:
+    """Send the flow's and tasks' queued log records to the Prefect API now.
+
+    Prefect's API log handler sends in the background and drains at exit; a4nn stops its
+    own server before that, so records queued late (a flow run that ends on a Ctrl-C logs
+    its crash) would meet a closed port and print "--- Error logging to API ---". The
+    standard `logging.Handler.flush` of the handlers on Prefect's run loggers sends them
+    while the server is still up (it waits at most a few seconds)."""
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            with contextlib.suppress(Exception):  # a record not sent is not the run's fault
+                handler.flush()
 
 
 def warm_workers(client: Any, n_workers: int, config: dict[str, Any]) -> set[Any]:
