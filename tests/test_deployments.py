@@ -91,6 +91,9 @@ def test_documented_steps_deploy_and_run_on_a_fresh_server(tmp_path):
     )
     api = f"http://127.0.0.1:{port}/api"
     env["PREFECT_API_URL"] = api
+    # Prefect's CLI tables fit the terminal (80 columns without one) and truncate the flow
+    # names this test looks for ("a4nn-search-de…"): give them room
+    env["COLUMNS"] = "400"
     try:
         deadline = time.monotonic() + 240
         while True:
