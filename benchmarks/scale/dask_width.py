@@ -62,9 +62,9 @@ def sleep_model(
     candidate: dict[str, Any],
     config: dict[str, Any],
     run_dir: str,
-    prior_ids: list[int],
+    prior_ids: bytes,
 ) -> dict[str, Any]:
-    """A model whose training is a sleep; writes its folder as a trained model leaves it."""
+    """A model whose training is a sleep (`prior_ids` packed, as the real task gets them); writes its folder as a trained model leaves it."""
     from a4nn.types import Candidate, Result
     from lineage.run_dir import RunDir
 

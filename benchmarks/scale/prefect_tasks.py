@@ -43,8 +43,19 @@ sys.path.insert(0, str(ROOT))
 SKIP = 10  # completions left out of steady_ms (cold paths)
 
 
-def _noop(i: int, config: dict[str, Any]) -> int:
+def _noop(i: int, config: dict[str, Any], prior: Any = None) -> int:
     return i
+
+
+def prior_parameter(k: int, packed: bool) -> Any:
+    """What a training task gets as the ids of the k models finished before it: a list
+    (as before) or `flows.search_flow.pack_ids` bytes (as now); None for k = 0."""
+    if not k:
+        return None
+    from flows.search_flow import pack_ids
+
+    ids = list(range(k))
+    return pack_ids(ids) if packed else ids
 
 
 def edges(n: int) -> list[int]:
@@ -66,7 +77,9 @@ def cpu_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def run_flow(address: str, n: int, inflight: int, config: dict[str, Any]) -> dict[str, Any]:
+def run_flow(
+    address: str, n: int, inflight: int, config: dict[str, Any], prior: Any = None
+) -> dict[str, Any]:
     """One flow run of n task runs, `inflight` at a time; completion times and latencies."""
     import dask
     from prefect import flow, task
@@ -86,7 +99,7 @@ def run_flow(address: str, n: int, inflight: int, config: dict[str, Any]) -> dic
             t = time.perf_counter()
             submitted[i] = t
             with dask.annotate(resources={"GPU": 1}):
-                fut = noop.submit(i, config)
+                fut = noop.submit(i, config, prior)
             fut.add_done_callback(lambda f, i=i: done.put((i, f)))
             submit_s += time.perf_counter() - t
 
@@ -253,6 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, nargs="+", default=[100, 1000], help="task runs per flow run")
     p.add_argument("--inflight", type=int, default=8)
     p.add_argument("--workers", type=int, default=8, help="one-slot Dask worker processes")
+    p.add_argument(
+        "--prior",
+        type=int,
+        default=0,
+        help="also pass each task the ids of this many finished models, as a training task gets them",
+    )
+    p.add_argument(
+        "--packed", action="store_true", help="--prior's ids packed (pack_ids), not a list"
+    )
     p.add_argument("--json", type=Path, default=HERE / "PREFECT.json")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md from --json")
     args = p.parse_args(argv)
@@ -287,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.n:
             started = time.strftime("%Y-%m-%d %H:%M:%S")
             mach = machine()
-            got = run_flow(cluster.scheduler_address, n, args.inflight, config)
+            prior = prior_parameter(args.prior, args.packed)
+            got = run_flow(cluster.scheduler_address, n, args.inflight, config, prior)
             s = summary(got)
             print(
                 f"{args.deployment} N={n}: steady {s['steady_ms']:.0f} ms/task, last window "
@@ -306,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                 "command": command,
                 "inflight": args.inflight,
                 "workers": args.workers,
+                "prior_ids": args.prior,
+                "prior_packed": args.packed,
                 "summary": s,
             }
             if args.json.exists():  # re-read: another deployment may have written meanwhile
