@@ -112,9 +112,8 @@ def test_reading_section_is_kept(tmp_path):
 
 
 def test_ceiling_says_from_which_epoch_the_ranking_holds():
-    import numpy as np
-
     import ceiling
+    import numpy as np
 
     final = np.arange(20, dtype=float)  # finals 1 point apart: every pair counts
     noise = np.random.default_rng(0).normal(0.0, 30.0, size=(20, 10))
