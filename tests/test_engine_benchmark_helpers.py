@@ -90,3 +90,35 @@ def test_subset_and_reorder_keep_the_architectures():
     c.features = {0: [1.0, 0.0], 1: [0.0, 1.0]}
     assert subset(c, [1]).features == {1: [0.0, 1.0]}
     assert reorder(c, [1, 0]).features == c.features
+
+
+def test_sources_are_relative_to_the_repository(tmp_path):
+    """Committed reports name the curve files from the repository root, not a checkout."""
+    inside = curve_sets.DATA / "a4nn-icpp23" / "1gpu_1e15_training_data.csv"
+    if inside.is_file():
+        assert curve_sets.read_relative(inside).source == (
+            "benchmarks/data/a4nn-icpp23/1gpu_1e15_training_data.csv"
+        )
+    _epochs_csv(tmp_path / "xfel_1e14_epochs.csv")
+    outside = curve_sets.read_relative(tmp_path / "xfel_1e14_epochs.csv")
+    assert outside.source == str(tmp_path / "xfel_1e14_epochs.csv")
+
+
+def test_reading_section_is_kept(tmp_path):
+    md = tmp_path / "R.md"
+    assert curve_sets.reading(md) == ""
+    md.write_text("# T\n\n| a |\n\n## Reading\n\nkept\n")
+    assert curve_sets.reading(md) == "\n## Reading\n\nkept\n"
+
+
+def test_ceiling_says_from_which_epoch_the_ranking_holds():
+    import ceiling
+    import numpy as np
+
+    final = np.arange(20, dtype=float)  # finals 1 point apart: every pair counts
+    noise = np.random.default_rng(0).normal(0.0, 30.0, size=(20, 10))
+    vals = np.column_stack([noise, np.tile(final[:, None], (1, 10)), final])  # 21 epochs
+    holds = ceiling.holds_from(vals, final, 21)
+    assert holds["raw"] == 11  # noise until 10 epochs, the final order from 11 on
+    flat = np.full(20, 99.0)
+    assert ceiling.holds_from(np.tile(flat[:, None], (1, 21)), flat, 21)["raw"] == "n/a"

@@ -5,14 +5,16 @@ Whatever it predicts, it only knows the curve so far; the plainest predictor, th
 after k epochs, shows how much of the final ranking those first k epochs still hold.
 This script prints, per curve set, Kendall tau_eps and tau of the value after k epochs
 against the last-epoch value, for every model (the same metrics as `compare.py`), and
-the spread of the final values. Writes CEILING.md and CEILING.json.
+the spread of the final values, and per set the fewest epochs from which on the raw
+values and the cross-validated regression keep tau_eps >= 0.90 (the issue-21 bar): the
+most a uniform stop could save at that faithfulness. Writes CEILING.md and CEILING.json
+(a hand-written `## Reading` section of CEILING.md is kept).
 
     python benchmarks/engine/ceiling.py
 """
 
 from __future__ import annotations
 
-import platform
 import sys
 from pathlib import Path
 
@@ -21,12 +23,13 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from curve_sets import DATA, budget_of, curve_sets  # noqa: E402
+from curve_sets import DATA, budget_of, curve_sets, read_relative, reading, stamp  # noqa: E402
 
 from engine.metrics import kendall_tau, kendall_tau_eps  # noqa: E402
-from engine.replay import Curves, read_curves, to_json  # noqa: E402
+from engine.replay import Curves, to_json  # noqa: E402
 
-EPOCHS_TRAINED = (5, 10, 13, 15, 18, 20, 22, 24)
+EPOCHS_TRAINED = (5, 10, 13, 15, 18, 19, 20, 21, 22, 23, 24)
+BAR = 0.90  # issue 21's tau_eps target
 
 
 def matrix(curves: Curves, budget: int) -> np.ndarray:
@@ -83,7 +86,49 @@ def ceiling(curves: Curves) -> dict:
         "budget": budget,
         "final_p10_p50_p90": [float(p10), float(p50), float(p90)],
         "rows": rows,
+        "holds_from": holds_from(vals, final, budget),
     }
+
+
+def holds_from(vals: np.ndarray, final: np.ndarray, budget: int) -> dict:
+    """Per predictor (raw value, regression): the fewest epochs k from which on tau_eps
+    stays >= BAR at every k up to the budget's last-but-one epoch (None: not even there;
+    NaN tau_eps, no pair to count, holds)."""
+    out: dict = {}
+    for kind in ("raw", "regression"):
+        first, counted = None, False
+        for n in range(budget - 1, 2, -1):
+            at = vals[:, n - 1] if kind == "raw" else cv_regression(vals[:, :n], final)
+            t = kendall_tau_eps(at, final)
+            counted = counted or bool(np.isfinite(t))
+            if np.isfinite(t) and t < BAR:
+                break
+            first = n
+        out[kind] = first if counted else "n/a"
+    return out
+
+
+def _holds_line(res: dict) -> str:
+    """One sentence: from how many epochs on each predictor keeps tau_eps >= BAR."""
+    budget = res["budget"]
+
+    def one(kind: str, label: str) -> str:
+        n = res["holds_from"][kind]
+        if n == "n/a":
+            return f"{label}: n/a (no pair of finals 0.5 apart)"
+        if n is None:
+            return f"{label}: under {BAR:.2f} even after {budget - 1} epochs"
+        return (
+            f"{label}: from {n} epochs on (a uniform stop there saves "
+            f"{100 * (1 - n / budget):.0f}%; under {BAR:.2f} after {n - 1}, "
+            f"{100 * (1 - (n - 1) / budget):.0f}% saved)"
+        )
+
+    return (
+        f"tau_eps >= {BAR:.2f} at every k up to {budget - 1}: "
+        + "; ".join([one("raw", "raw values"), one("regression", "regression")])
+        + "."
+    )
 
 
 def _f(v: float) -> str:
@@ -95,13 +140,12 @@ def main() -> int:
     sets = curve_sets()
     val2000 = DATA / "xfel-curves-val2000"
     for p in sorted(val2000.glob("*epochs.csv")):
-        sets[p.name.removesuffix("_epochs.csv") + " (2,000 val.)"] = read_curves(p)
+        sets[p.name.removesuffix("_epochs.csv") + " (2,000 val.)"] = read_relative(p)
     out = {name: ceiling(c) for name, c in sets.items()}
     lines = [
         "# Ceiling: how much of the final ranking the first k epochs hold",
         "",
-        f"Command: `python benchmarks/engine/ceiling.py` on {platform.node() or 'vm'}, "
-        f"Python {platform.python_version()}.",
+        f"Command: `python benchmarks/engine/ceiling.py` on {stamp()}.",
         "",
         "Kendall tau_eps (pairs whose final values differ by >= 0.5 points) and tau of each",
         "model's value after k epochs against its last-epoch value, over the models with a",
@@ -130,9 +174,11 @@ def main() -> int:
             f"{_f(r['tau'])} | {_f(r['regression_tau_eps'])} |"
             for r in res["rows"]
         ]
-        lines.append("")
+        lines += ["", _holds_line(res), ""]
+    md = HERE / "CEILING.md"
+    text = "\n".join(lines).rstrip("\n") + "\n" + reading(md)
     (HERE / "CEILING.json").write_text(to_json(out) + "\n")
-    (HERE / "CEILING.md").write_text("\n".join(lines))
+    md.write_text(text)
     print("\n".join(lines))
     return 0
 

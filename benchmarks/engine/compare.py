@@ -6,7 +6,8 @@ Median, Percentile, SuccessiveHalving and Hyperband pruners; DeepHyper 0.13's
 LCModelStopper, ASHA (SuccessiveHalvingStopper) and MedianStopper. Peers need the `bench`
 extra; without it they are skipped and the table says so.
 
-Writes benchmarks/engine/RESULTS.md and RESULTS.json. Run:
+Writes benchmarks/engine/RESULTS.md (a hand-written `## Reading` section is kept) and
+RESULTS.json. Run:
     .venv/bin/python benchmarks/engine/compare.py [--skip-lcmodel]
 (DeepHyper's LCModelStopper fits a Bayesian model with MCMC: about half an hour here.)
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from curve_sets import budget_of, curve_sets, subset  # noqa: E402
+from curve_sets import budget_of, curve_sets, reading, stamp, subset  # noqa: E402
 
 from engine import Engine, replay, to_json  # noqa: E402
 from engine.replay import summarize  # noqa: E402
@@ -199,7 +199,7 @@ def main() -> None:
         + (" --reuse-peers" if args.reuse_peers else "")
         + (" --only " + " ".join(args.only) if args.only else "")
     )
-    machine = f"{platform.node()} {platform.machine()}, 2 cores, Python {platform.python_version()}"
+    machine = f"{stamp()}, 2 cores"
     payload = {
         "machine": machine,
         "command": cmd,
@@ -272,7 +272,8 @@ def main() -> None:
             "Record them into benchmarks/data/xfel-curves/ (one CSV or run directory per set) "
             "and rerun; this script and select_default.py pick them up.",
         ]
-    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    md = HERE / "RESULTS.md"
+    md.write_text("\n".join(lines) + "\n" + reading(md))
     print("\n".join(lines))
     print(json.dumps({"wall_seconds": payload["wall_seconds"]}))
 

@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import platform
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +31,7 @@ def curve_sets() -> dict[str, Curves]:
     """name -> curves, the development set first."""
     from noisy_sets import noisy_sets
 
-    base = read_curves(DATA / "a4nn-icpp23" / "1gpu_1e15_training_data.csv")
+    base = read_relative(DATA / "a4nn-icpp23" / "1gpu_1e15_training_data.csv")
     sets = {"a4nn-1e15": base, **noisy_sets(base)}
     for folder, prefix in (
         ("xfel-curves", "xfel"),
@@ -56,8 +58,18 @@ def _recorded(folder: Path, prefix: str) -> dict[str, Curves]:
         name = f"{prefix}_{tag}"
         if name in sets:
             raise ValueError(f"two curve sets named {name}: {sets[name].source} and {p}; keep one")
-        sets[name] = read_curves(p)
+        sets[name] = read_relative(p)
     return sets
+
+
+def read_relative(path: Path) -> Curves:
+    """`read_curves`, its `source` relative to the repository root: the reports this
+    feeds are committed, and must not name the checkout they were made in."""
+    curves = read_curves(path)
+    p = Path(path).resolve()
+    if p.is_relative_to(ROOT):  # else outside the repository: keep the path as given
+        curves.source = str(p.relative_to(ROOT))
+    return curves
 
 
 def subset(curves: Curves, keys: list) -> Curves:
@@ -83,3 +95,19 @@ def budget_of(curves: Curves) -> int:
     for k, e, _ in curves.rows:
         longest[k] = max(longest.get(k, 0), e + 1)
     return max(longest.values())
+
+
+def stamp() -> str:
+    """Machine and date for a committed report's header."""
+    return (
+        f"{platform.node() or 'vm'} {platform.machine()}, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+
+
+def reading(md: Path) -> str:
+    """The hand-written `## Reading` section of a report (from its heading on), or ""."""
+    if not md.is_file():
+        return ""
+    text = md.read_text()
+    return text[text.index("\n## Reading") :] if "\n## Reading" in text else ""

@@ -3,7 +3,8 @@
 `a4nn engine replay CURVES --preset default --sweep` for every curve set of curve_sets.py:
 the epochs saved against tau_eps and MAE for each value of the preset's main knob (delta,
 the tolerance, for `default`), so that a user picks the trade-off for their budget; `*`
-marks the preset's own value. Writes FRONTIER.md. Run:
+marks the preset's own value. Writes FRONTIER.md (a hand-written `## Reading` section is
+kept). Run:
     python benchmarks/engine/frontier.py [--sets a4nn-1e15 ...] [--knob tolerance_scale
         --tolerance pool_spread]
 """
@@ -18,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from curve_sets import budget_of, curve_sets  # noqa: E402
+from curve_sets import budget_of, curve_sets, reading, stamp  # noqa: E402
 
 from engine import Engine  # noqa: E402
 from engine.replay import format_sweep, sweep  # noqa: E402
@@ -37,7 +38,7 @@ def main() -> int:
         "",
         "Command: `python benchmarks/engine/frontier.py "
         + " ".join(sys.argv[1:])
-        + "` (each block is what `a4nn engine replay CURVES --preset default --sweep` "
+        + f"` on {stamp()} (each block is what `a4nn engine replay CURVES --preset default --sweep` "
         "prints). `*`: the preset's value; frontier: no other value saves as much with a "
         "tau_eps and MAE as good.",
         "",
@@ -52,7 +53,8 @@ def main() -> int:
         text = format_sweep(sweep(curves, cfg, args.knob))
         print(f"## {name}\n{text}\n", flush=True)
         lines += [f"## {name}", "", "```", text, "```", ""]
-    Path(args.out).write_text("\n".join(lines))
+    out = Path(args.out)
+    out.write_text("\n".join(lines).rstrip("\n") + "\n" + reading(out))
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from curve_sets import budget_of, curve_sets  # noqa: E402
+from curve_sets import budget_of, curve_sets, stamp  # noqa: E402
 from orders import reorder  # noqa: E402
 
 from engine import EngineConfig, preset, replay, to_json  # noqa: E402
@@ -161,7 +160,7 @@ def main() -> None:
         rs = score_setting(grid[final], [(list(orders(curves).values()), budget_of(curves))])[0]
         back.append({"fold": name, "setting": grid[final], "held_out": rs})
     out = {
-        "machine": f"{platform.node()} {platform.machine()}, Python {platform.python_version()}",
+        "machine": stamp(),
         "command": ".venv/bin/python benchmarks/engine/select_default.py " + " ".join(sys.argv[1:]),
         "folds": names,
         "orders": ["training", "reversed"],
