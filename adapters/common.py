@@ -12,6 +12,8 @@
 - `state_head` / `load_head`: the header, seed and generator state every adapter saves
   first, and their restoring (after `check_state`).
 - `Seen`: the choice-vector keys proposed so far, with the order they came in (a log).
+- `LedgerSearch`: what an adapter that keeps a `Ledger` does the same way (`budget`,
+  `done`, `results`, `state_dict`, and the head and logs of its `state_parts`).
 
 State that grows with the search (candidates, results, seen keys) is kept as append-only
 logs of JSON items, made once when an item is added: `state_parts()` hands them over
@@ -156,6 +158,68 @@ class Ledger:
         self.cands = {int(c["model_id"]): Candidate.from_dict(c) for c in state["candidates"]}
         self.results = {int(r["model_id"]): result_from_state(r) for r in state["results"]}
         self.logs = {"candidates": list(state["candidates"]), "results": list(state["results"])}
+
+
+class LedgerSearch:
+    """The part of an adapter that keeps a `Ledger` (`_ledger`) shared by such adapters.
+
+    A subclass sets `name`, `state_version`, `space`, `options` (a pydantic model with
+    `max_models`), `seed` and `_rng` (its one generator), and builds its `state_parts`
+    with `_parts` and restores it with `_load_head` (then `_ledger.load_state_dict`)."""
+
+    name: str
+    state_version: int
+    space: SearchSpace
+    options: Any
+    seed: int
+    _rng: np.random.Generator
+    _ledger: Ledger
+
+    @property
+    def budget(self) -> int:
+        """Models proposed in all (`options.max_models`)."""
+        return int(self.options.max_models)
+
+    def done(self) -> bool:
+        return self._ledger.told >= self.budget
+
+    def results(self) -> list[Result]:
+        """Every result told, by model id."""
+        return [self._ledger.results[i] for i in sorted(self._ledger.results)]
+
+    def state_dict(self) -> dict[str, Any]:
+        head, logs = self.state_parts()
+        return {**head, **{k: list(v) for k, v in logs.items()}}
+
+    def state_parts(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """(head, append-only logs): the state, split for a save that does not grow
+        with the search (docs/plugins.md)."""
+        raise NotImplementedError
+
+    def _parts(
+        self, head: dict[str, Any], logs: dict[str, list[Any]]
+    ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """`state_parts` from the adapter's own items: the head is `state_head`, then
+        `head`, then the next model id; the logs are `logs`, then the ledger's."""
+        full = {
+            **state_head(
+                self.name,
+                self.state_version,
+                self.space,
+                self.options.model_dump(),
+                self.seed,
+                self._rng,
+            ),
+            **head,
+            "next_model_id": self._ledger.next_id,
+        }
+        return full, {**logs, **self._ledger.logs}
+
+    def _load_head(self, state: Any) -> None:
+        """`load_head` into `seed` and `_rng` (the state's checks first)."""
+        self.seed, self._rng = load_head(
+            state, self.name, self.state_version, self.space, self.options.model_dump()
+        )
 
 
 def check_ask(n: Any) -> None:

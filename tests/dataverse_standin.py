@@ -153,6 +153,14 @@ class ApiError(Exception):
         self.message = message
 
 
+def _parse_json(body: bytes) -> Any:
+    """A request's JSON (UTF-8); what is not JSON is a 400, as Dataverse answers."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ApiError(400, f"Error parsing Json: {err}") from None
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -471,14 +479,25 @@ class DataverseStandin:
                 return ident
 
     @staticmethod
-    def _require_writer(user: str | User) -> User:
+    def _can_write(user: str | User) -> bool:
+        """A user who may create, edit and publish datasets and read drafts."""
+        return isinstance(user, User) and user.can_write
+
+    @staticmethod
+    def _not_permitted(user: str | User) -> ApiError:
+        """Dataverse's refusal of an action: 401 for the guest, 403 for a user."""
         if user == GUEST:
-            raise ApiError(401, "User :guest is not permitted to perform requested action.")
+            return ApiError(401, "User :guest is not permitted to perform requested action.")
         assert isinstance(user, User)
-        if not user.can_write:
-            raise ApiError(
-                403, f"User {user.identifier} is not permitted to perform requested action."
-            )
+        return ApiError(
+            403, f"User {user.identifier} is not permitted to perform requested action."
+        )
+
+    @classmethod
+    def _require_writer(cls, user: str | User) -> User:
+        if not cls._can_write(user):
+            raise cls._not_permitted(user)
+        assert isinstance(user, User)
         return user
 
     def _find_dataset(self, ds: str, query: dict[str, str]) -> _Dataset:
@@ -495,18 +514,13 @@ class DataverseStandin:
         return self.datasets[int(ds)]
 
     def _readable_version(self, ds: _Dataset, user: str | User, which: str = ":latest") -> _Version:
-        can_draft = isinstance(user, User) and user.can_write
-        if which in (":latest", ":draft") and can_draft:
+        if which in (":latest", ":draft") and self._can_write(user):
             if which == ":draft" and ds.latest.state != "DRAFT":
                 raise ApiError(404, f"Dataset version :draft of dataset {ds.id} not found")
             return ds.latest
         released = ds.released()
         if which == ":draft" or not released:
-            if user == GUEST:
-                raise ApiError(401, "User :guest is not permitted to perform requested action.")
-            raise ApiError(
-                403, f"User {user.identifier} is not permitted to perform requested action."
-            )  # type: ignore[union-attr]
+            raise self._not_permitted(user)
         if which in (":latest", ":latest-published"):
             return released[-1]
         for v in released:
@@ -599,8 +613,11 @@ class DataverseStandin:
             out.update(versionNumber=v.major, versionMinorNumber=v.minor, releaseTime=v.released)
         return out
 
-    def _dataset_json(self, ds: _Dataset, version: _Version | None) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    @staticmethod
+    def _dataset_ids(ds: _Dataset) -> dict[str, Any]:
+        """The dataset's ids and publisher, as a collection's contents and the dataset's
+        JSON both give them."""
+        return {
             "id": ds.id,
             "identifier": ds.identifier,
             "persistentUrl": f"https://doi.org/10.5072/{ds.identifier}",
@@ -610,6 +627,9 @@ class DataverseStandin:
             "publisher": "Dataverse stand-in",
             "storageIdentifier": f"file://10.5072/{ds.identifier}",
         }
+
+    def _dataset_json(self, ds: _Dataset, version: _Version | None) -> dict[str, Any]:
+        out = self._dataset_ids(ds)
         released = ds.released()
         if released:
             out["publicationDate"] = released[0].released[:10]  # type: ignore[index]
@@ -708,23 +728,12 @@ class DataverseStandin:
         self, user: Any, q: dict[str, str], alias: str, **_: Any
     ) -> tuple[int, Any]:
         self._collection(alias)
-        can_draft = isinstance(user, User) and user.can_write
+        can_draft = self._can_write(user)
         out = []
         for ds in sorted(self.datasets.values(), key=lambda d: d.id):
             if ds.collection != alias or not (ds.released() or can_draft):
                 continue
-            item = {
-                "id": ds.id,
-                "identifier": ds.identifier,
-                "persistentUrl": f"https://doi.org/10.5072/{ds.identifier}",
-                "protocol": "doi",
-                "authority": "10.5072",
-                "separator": "/",
-                "publisher": "Dataverse stand-in",
-                "storageIdentifier": f"file://10.5072/{ds.identifier}",
-                "type": "dataset",
-            }
-            out.append(item)
+            out.append({**self._dataset_ids(ds), "type": "dataset"})
         return 200, out
 
     def h_create_dataset(
@@ -732,10 +741,7 @@ class DataverseStandin:
     ) -> tuple[int, Any]:
         self._collection(alias)
         self._require_writer(user)
-        try:
-            doc = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ApiError(400, f"Error parsing Json: {err}") from None
+        doc = _parse_json(body)
         version = doc.get("datasetVersion") if isinstance(doc, dict) else None
         if not isinstance(version, dict):
             raise ApiError(400, "Error parsing Json: no 'datasetVersion' object")
@@ -775,7 +781,7 @@ class DataverseStandin:
 
     def h_list_versions(self, user: Any, q: dict[str, str], ds: str, **_: Any) -> tuple[int, Any]:
         dataset = self._find_dataset(ds, q)
-        can_draft = isinstance(user, User) and user.can_write
+        can_draft = self._can_write(user)
         versions = [v for v in dataset.versions if v.state == "RELEASED" or can_draft]
         if not versions:
             self._readable_version(dataset, user)  # raises the right 401/403
@@ -797,10 +803,7 @@ class DataverseStandin:
     ) -> tuple[int, Any]:
         dataset = self._find_dataset(ds, q)
         self._require_writer(user)
-        try:
-            doc = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ApiError(400, f"Error parsing Json: {err}") from None
+        doc = _parse_json(body)
         if not isinstance(doc, dict) or "fields" not in doc:
             raise ApiError(400, "Error parsing Json: expected an object with 'fields'")
         new_fields = self._check_fields(doc["fields"], require=False)
@@ -884,10 +887,7 @@ class DataverseStandin:
         filename, content = parts["file"]
         meta: dict[str, Any] = {}
         if "jsonData" in parts:
-            try:
-                meta = json.loads(parts["jsonData"][1].decode("utf-8") or "{}")
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise ApiError(400, f"Error parsing Json: {err}") from None
+            meta = _parse_json(parts["jsonData"][1] or b"{}")
             if not isinstance(meta, dict):
                 raise ApiError(400, "Error parsing Json: jsonData must be an object")
         if not filename or _BAD_FILENAME.search(filename):
@@ -1054,7 +1054,7 @@ class DataverseStandin:
             raise ApiError(404, f"Datafile {fid}: File not found")
         if df.published:
             return True
-        return isinstance(user, User) and user.can_write
+        return self._can_write(user)
 
     def h_access_datafile(
         self, user: Any, q: dict[str, str], fid: str, **_: Any

@@ -1,4 +1,5 @@
-"""A toy search space for the adapter tests: integer choices and nothing else."""
+"""A toy search space for the adapter tests (and benchmarks/adapters/bench.py): integer
+choices and nothing else."""
 
 from __future__ import annotations
 

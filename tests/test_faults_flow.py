@@ -17,34 +17,10 @@ import pytest
 import yaml
 
 from a4nn.cli import main
-from a4nn.registry import create_adapter, register_adapter
 from tests.conftest import tiny_config_dict, write_blob_npz
 
 ONE_WORKER = {"runner": "prefect", "n_workers": 1, "threads_per_worker": 1}
 NOISE = ("Traceback", "Error logging to API", "Encountered exception", "Crash detected")
-
-
-class Stalling:
-    """NSGA-Net, except that it proposes nothing and is never done (a broken adapter)."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def ask(self, *a, **k):
-        return []
-
-    def done(self):
-        return False
-
-
-def make_stalling(space, options, seed):
-    return Stalling(create_adapter("nsganet", space, options, seed))
-
-
-register_adapter("nsganet-stalling", make_stalling, replace=True)
 
 
 def _config(folder: Path, **over) -> Path:
@@ -97,7 +73,9 @@ def _status(out: Path) -> str:
 
 @pytest.mark.slow
 def test_a_broken_adapter_in_the_flow_is_one_message_and_status_2(tmp_path, prefect_api):
-    cfg = _config(tmp_path, plugins=[__name__], search={"adapter": "nsganet-stalling"})
+    cfg = _config(
+        tmp_path, plugins=["tests.stalling_plugin"], search={"adapter": "nsganet-stalling"}
+    )
     out = tmp_path / "run"
     status, err = _a4nn_run(prefect_api, str(cfg), "--out", str(out))
     assert status == 2, err

@@ -11,7 +11,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,11 +18,9 @@ from a4nn.config import load_config
 from a4nn.registry import register_adapter
 from a4nn.search import run_search_local
 from lineage.run_dir import RunDir
-from tests.conftest import make_blob_arrays, tiny_config_dict
+from tests.support_flows import FLOW, write_blobs, write_flow_config
 
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
-
-FLOW = {"runner": "prefect", "n_workers": 2, "threads_per_worker": 1}
 
 
 def _flow_config(tiny_config, **over):
@@ -177,32 +174,8 @@ def test_worker_cache_loads_data_once_per_worker(tiny_config):
 # -- faults, with real processes ------------------------------------------------------------
 def _medium_config(root: Path) -> Path:
     """A search whose epochs take a fraction of a second, so kills land mid-training."""
-    import yaml
-
-    x_train, y_train, x_test, y_test = make_blob_arrays(n_train=480, n_test=96, size=16, noise=2.0)
-    npz = root / "medium.npz"
-    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    cfg = tiny_config_dict(
-        npz,
-        name="medium",
-        train={"epochs": 6, "batch_size": 16, "threads": 1},
-        search={
-            "options": {
-                "preset": "quickstart",
-                "pop_size": 2,
-                "n_offspring": 2,
-                "n_generations": 3,
-            },
-            "space_options": {"channels": [8, 8, 8]},
-        },
-        # the default engine learns from finished models: the flow's workers must teach
-        # it the same models the plain loop does (a4nn.engine_feed), resumed or not
-        engine={"preset": "default", "overrides": {"prior_min_curves": 2}},
-        orchestration=FLOW,
-    )
-    path = root / "medium.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    npz = write_blobs(root / "medium.npz", n_train=480)
+    return write_flow_config(root / "medium.yaml", npz, "medium", epochs=6)
 
 
 def _start_run(config: Path, out: Path, api: str, *extra: str):

@@ -55,12 +55,11 @@ from a4nn.types import Arch, Candidate, Result
 from adapters.common import (
     FITNESS,
     Ledger,
+    LedgerSearch,
     Seen,
     check_ask,
     draw,
-    load_head,
     mutate_one,
-    state_head,
     usable,
 )
 
@@ -93,12 +92,13 @@ class EvolutionOptions(BaseModel):
         return self.sample_size if self.sample_size is not None else min(5, self.population_size)
 
 
-class RegularizedEvolution:
+class RegularizedEvolution(LedgerSearch):
     """Aging evolution with one-choice mutation (see the module docstring)."""
 
     name = "evolution"
     mode = "steady_state"
     objectives = FITNESS
+    state_version = STATE_VERSION
 
     def __init__(
         self, space: SearchSpace, options: EvolutionOptions | None = None, seed: int = 0
@@ -111,10 +111,6 @@ class RegularizedEvolution:
         self._ledger = Ledger(self.name, space)
         self._seen = Seen()
         self._population: list[int] = []  # model ids, oldest first
-
-    @property
-    def budget(self) -> int:
-        return self.options.max_models
 
     def population(self) -> list[tuple[Candidate, Result]]:
         """The current population, oldest first."""
@@ -150,38 +146,14 @@ class RegularizedEvolution:
                 if len(self._population) > self.options.population_size:
                     self._population.pop(0)
 
-    def done(self) -> bool:
-        return self._ledger.told >= self.budget
-
-    def results(self) -> list[Result]:
-        return [self._ledger.results[i] for i in sorted(self._ledger.results)]
-
     # -- state ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        head, logs = self.state_parts()
-        return {**head, **{k: list(v) for k, v in logs.items()}}
-
     def state_parts(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-        """(head, append-only logs): the state, split for a save that does not grow
-        with the search (docs/plugins.md)."""
-        head = {
-            **state_head(
-                self.name,
-                STATE_VERSION,
-                self.space,
-                self.options.model_dump(),
-                self.seed,
-                self._rng,
-            ),
-            "population": list(self._population),
-            "next_model_id": self._ledger.next_id,
-        }
-        return head, {"seen": self._seen.keys, **self._ledger.logs}
+        """The head with the population (`LedgerSearch._parts`); logs: seen keys,
+        candidates, results."""
+        return self._parts({"population": list(self._population)}, {"seen": self._seen.keys})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.seed, self._rng = load_head(
-            state, self.name, STATE_VERSION, self.space, self.options.model_dump()
-        )
+        self._load_head(state)
         self._seen = Seen(state["seen"])
         self._population = [int(i) for i in state["population"]]
         self._ledger.load_state_dict(state)

@@ -86,9 +86,8 @@ from adapters.base import AdapterError
 from adapters.common import (
     FITNESS,
     Ledger,
+    LedgerSearch,
     check_ask,
-    check_state,
-    header,
     reward,
     sample_unseen,
 )
@@ -166,11 +165,12 @@ class Agent:
         )
 
 
-class PPOSearch:
+class PPOSearch(LedgerSearch):
     """PPO agents generating choice vectors (see the module docstring)."""
 
     name = "ppo"
     objectives = FITNESS
+    state_version = STATE_VERSION
 
     def __init__(self, space: SearchSpace, options: PPOOptions | None = None, seed: int = 0):
         self.space = space
@@ -196,10 +196,6 @@ class PPOSearch:
     @property
     def mode(self) -> str:
         return "generational" if self.options.update == "sync" else "steady_state"
-
-    @property
-    def budget(self) -> int:
-        return self.options.max_models
 
     # -- protocol ------------------------------------------------------------------------
     def ask(self, n: int | None = None) -> list[Candidate]:
@@ -227,26 +223,13 @@ class PPOSearch:
         if self._ledger.accept(results):
             self._learn()
 
-    def done(self) -> bool:
-        return self._ledger.told >= self.budget
-
-    def results(self) -> list[Result]:
-        return [self._ledger.results[i] for i in sorted(self._ledger.results)]
-
     # -- state ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        head, logs = self.state_parts()
-        return {**head, **{k: list(v) for k, v in logs.items()}}
-
     def state_parts(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
         """(head, append-only logs): the weights, Adam's moments, agents' batches and
         queue in the head; the candidates, results and agents' caches (`agent_cache`:
         [agent, choice-vector key, model id] as each entered) in logs (docs/plugins.md)."""
         opt = self._opt.state_dict()["state"]
         head = {
-            **header(self.name, STATE_VERSION, self.space, self.options.model_dump()),
-            "seed": self.seed,
-            "rng": self._rng.bit_generator.state,
             "updates": self.updates,
             "next_agent": self._next_agent,
             "agents": [a.to_dict() for a in self._agents],
@@ -254,15 +237,11 @@ class PPOSearch:
             "policy": _arrays(self.policy.state_dict()),
             "value": _arrays(self.value.state_dict()),
             "optimizer": {str(i): _arrays(s) for i, s in opt.items()},
-            "next_model_id": self._ledger.next_id,
         }
-        return head, {"agent_cache": self._cache_log, **self._ledger.logs}
+        return self._parts(head, {"agent_cache": self._cache_log})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_state(state, self.name, STATE_VERSION, self.space, self.options.model_dump())
-        self.seed = int(state["seed"])
-        self._rng = np.random.default_rng()
-        self._rng.bit_generator.state = state["rng"]
+        self._load_head(state)
         self.updates = int(state["updates"])
         self._next_agent = int(state["next_agent"])
         self._agents = [Agent.from_dict(a) for a in state["agents"]]

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from a4nn.registry import validate_options
 from a4nn.space import SearchSpace
 from a4nn.types import Candidate, Result
-from adapters.common import FITNESS, Ledger, Seen, check_ask, draw, load_head, state_head
+from adapters.common import FITNESS, Ledger, LedgerSearch, Seen, check_ask, draw
 
 STATE_VERSION = 1
 
@@ -40,12 +40,13 @@ class RandomOptions(BaseModel):
     unique: bool = True
 
 
-class RandomSearch:
+class RandomSearch(LedgerSearch):
     """Uniform random search (see the module docstring)."""
 
     name = "random"
     mode = "steady_state"
     objectives = FITNESS
+    state_version = STATE_VERSION
 
     def __init__(self, space: SearchSpace, options: RandomOptions | None = None, seed: int = 0):
         self.space = space
@@ -54,10 +55,6 @@ class RandomSearch:
         self._rng = np.random.default_rng(self.seed)
         self._ledger = Ledger(self.name, space)
         self._seen = Seen()
-
-    @property
-    def budget(self) -> int:
-        return self.options.max_models
 
     def ask(self, n: int | None = None) -> list[Candidate]:
         """Up to `n` (None: 1) new random candidates; [] once the budget is asked."""
@@ -71,36 +68,12 @@ class RandomSearch:
     def tell(self, results: list[Result]) -> None:
         self._ledger.accept(results)
 
-    def done(self) -> bool:
-        return self._ledger.told >= self.budget
-
-    def results(self) -> list[Result]:
-        return [self._ledger.results[i] for i in sorted(self._ledger.results)]
-
-    def state_dict(self) -> dict[str, Any]:
-        head, logs = self.state_parts()
-        return {**head, **{k: list(v) for k, v in logs.items()}}
-
     def state_parts(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-        """(head, append-only logs): the state, split for a save that does not grow
-        with the search (docs/plugins.md)."""
-        head = {
-            **state_head(
-                self.name,
-                STATE_VERSION,
-                self.space,
-                self.options.model_dump(),
-                self.seed,
-                self._rng,
-            ),
-            "next_model_id": self._ledger.next_id,
-        }
-        return head, {"seen": self._seen.keys, **self._ledger.logs}
+        """The head (`LedgerSearch._parts`); logs: seen keys, candidates, results."""
+        return self._parts({}, {"seen": self._seen.keys})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.seed, self._rng = load_head(
-            state, self.name, STATE_VERSION, self.space, self.options.model_dump()
-        )
+        self._load_head(state)
         self._seen = Seen(state["seen"])
         self._ledger.load_state_dict(state)
 

@@ -174,19 +174,26 @@ class _Mean(nn.Module):
 
 
 @dataclass(frozen=True)
-class Conv1D(Op):
-    """1-D convolution, `filters` outputs, Keras's 'same' padding. Input (F,) is taken as (1, F)
-    and (C, H, W) as (C, H*W)."""
+class _Conv(Op):
+    """A convolution of `dims` spatial axes, `filters` outputs, Keras's 'same' padding."""
 
     kernel: int
     filters: int
     stride: int = 1
     bias: bool = True
+    dims = 1
 
     @property
     def label(self) -> str:
+        k = "x".join([str(self.kernel)] * self.dims)
         s = f", stride {self.stride}" if self.stride != 1 else ""
-        return f"Conv1D({self.kernel}, {self.filters}{s})"
+        return f"{type(self).__name__}({k}, {self.filters}{s})"
+
+
+@dataclass(frozen=True)
+class Conv1D(_Conv):
+    """1-D convolution, `filters` outputs, Keras's 'same' padding. Input (F,) is taken as (1, F)
+    and (C, H, W) as (C, H*W)."""
 
     def build(self, shape: Shape) -> nn.Module:
         c, length = _as_1d(shape)
@@ -196,18 +203,10 @@ class Conv1D(Op):
 
 
 @dataclass(frozen=True)
-class Conv2D(Op):
+class Conv2D(_Conv):
     """2-D convolution, `filters` outputs, Keras's 'same' padding; needs a (C, H, W) input."""
 
-    kernel: int
-    filters: int
-    stride: int = 1
-    bias: bool = True
-
-    @property
-    def label(self) -> str:
-        s = f", stride {self.stride}" if self.stride != 1 else ""
-        return f"Conv2D({self.kernel}x{self.kernel}, {self.filters}{s})"
+    dims = 2
 
     def build(self, shape: Shape) -> nn.Module:
         _need_rank(self, shape, (3,))

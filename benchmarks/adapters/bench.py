@@ -42,14 +42,18 @@ import numpy as np
 import torch
 from scipy.stats import mannwhitneyu
 
-from a4nn.scheduler import MemorySession, run_schedule
-from a4nn.space import check_vector, sample_vector, space_size
-from a4nn.types import Candidate, Objective, Result
-from adapters.evolution.algorithm import make_evolution
-from adapters.nsganet.algorithm import NSGANet
-from adapters.nsganet.presets import NSGANetSettings
-from adapters.ppo.algorithm import make_ppo
-from adapters.random_search.algorithm import make_random
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from a4nn.scheduler import MemorySession, run_schedule  # noqa: E402
+from a4nn.space import space_size  # noqa: E402
+from a4nn.types import Candidate, Objective, Result  # noqa: E402
+from adapters.evolution.algorithm import make_evolution  # noqa: E402
+from adapters.nsganet.algorithm import NSGANet  # noqa: E402
+from adapters.nsganet.presets import NSGANetSettings  # noqa: E402
+from adapters.ppo.algorithm import make_ppo  # noqa: E402
+from adapters.random_search.algorithm import make_random  # noqa: E402
+from tests.support_spaces import VectorSpace  # noqa: E402
 
 SPACES = {
     "nt3-like": [5, 4, 5, 5, 4, 5, 9, 4, 7, 9, 4, 7],
@@ -61,33 +65,14 @@ CHECKPOINTS = (10, 25, 50, 100, 150, 200, 300)
 
 
 # -- the space and the landscape ------------------------------------------------------------
-class SyntheticSpace:
-    """A choice vector and nothing else; the architecture is {"v": [...]}."""
+class SyntheticSpace(VectorSpace):
+    """The tests' choice-vector space (the architecture is {"v": [...]}), with a unit
+    cost, as it is never trained here."""
 
-    def __init__(self, name: str, choices: Sequence[int]) -> None:
-        self.name = name
-        self._choices = [int(c) for c in choices]
-
-    def choices(self) -> list[int]:
-        return list(self._choices)
-
-    def sample(self, rng: np.random.Generator) -> dict[str, list[int]]:
-        return {"v": sample_vector(self._choices, rng)}
-
-    def encode(self, arch: Any) -> list[int]:
-        return check_vector(arch["v"], self._choices, self.name)
-
-    def decode(self, vector: Sequence[int]) -> dict[str, list[int]]:
-        return {"v": check_vector(vector, self._choices, self.name)}
-
-    def build(self, arch, input_shape, num_classes):  # never trained here
-        raise NotImplementedError
-
-    def cost(self, arch, input_shape, num_classes, model=None):
+    def cost(
+        self, arch: Any, input_shape: Any, num_classes: int, model: Any = None
+    ) -> tuple[float, int]:
         return 1.0, 1
-
-    def describe(self, arch: Any) -> dict[str, Any]:
-        return {"graph": {"nodes": [{"id": "v", "label": str(arch["v"])}], "edges": []}}
 
 
 class ChainLandscape:

@@ -54,7 +54,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import make_blob_arrays, tiny_config_dict  # noqa: E402
+from tests.conftest import tiny_config_dict  # noqa: E402
+from tests.support_flows import write_blobs, write_flow_config  # noqa: E402
 
 NOISE = (
     "Traceback",
@@ -64,30 +65,6 @@ NOISE = (
     "Crash detected",
     "Encountered exception",
 )
-FLOW = {"runner": "prefect", "n_workers": 2, "threads_per_worker": 1}
-STALLING_PLUGIN = """
-from a4nn.registry import create_adapter, register_adapter
-
-
-class Stalling:
-    def __init__(self, inner):
-        self.inner = inner
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def ask(self, *a, **k):
-        return []
-
-    def done(self):
-        return False
-
-
-register_adapter(
-    "stalling", lambda space, options, seed: Stalling(create_adapter("nsganet", space, options, seed)),
-    replace=True,
-)
-"""
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -128,13 +105,13 @@ class Bench:
         self.rng = random.Random(seed)
         self.n = 0
 
-    def env(self, api: bool = True, pythonpath: str = "") -> dict[str, str]:
+    def env(self, api: bool = True) -> dict[str, str]:
         env = {
             **os.environ,
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
             "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), pythonpath) if p),
+            "PYTHONPATH": str(REPO),  # this checkout, tests.stalling_plugin included
         }
         env.pop("PREFECT_API_URL", None)
         env.pop("PREFECT_LOGGING_LEVEL", None)
@@ -142,7 +119,7 @@ class Bench:
             env["PREFECT_API_URL"] = self.api
         return env
 
-    def start(self, *args: str, api: bool = True, pythonpath: str = "") -> Proc:
+    def start(self, *args: str, api: bool = True) -> Proc:
         self.n += 1
         log = self.work / "logs" / f"{self.n:03d}-{args[0]}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -150,15 +127,15 @@ class Bench:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "a4nn.cli", *args],
                 cwd=REPO,
-                env=self.env(api, pythonpath),
+                env=self.env(api),
                 stdout=fh,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         return Proc(popen, log, time.monotonic())
 
-    def run(self, *args: str, api: bool = True, pythonpath: str = "") -> tuple[int, str]:
-        proc = self.start(*args, api=api, pythonpath=pythonpath)
+    def run(self, *args: str, api: bool = True) -> tuple[int, str]:
+        proc = self.start(*args, api=api)
         rc = proc.wait()
         return rc, proc.console()
 
@@ -262,36 +239,12 @@ class Row:
 
 
 def write_data(folder: Path) -> Path:
-    x_train, y_train, x_test, y_test = make_blob_arrays(n_train=320, n_test=96, size=16, noise=2.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    npz = folder / "blobs.npz"
-    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return npz
+    return write_blobs(folder / "blobs.npz", n_train=320)
 
 
-def search_config(folder: Path, npz: Path, name: str = "search.yaml", **over: Any) -> Path:
+def search_config(folder: Path, npz: Path, name: str = "search.yaml") -> Path:
     """6 models (2 + 2 x 2 generations) of up to 5 epochs on two CPU workers."""
-    cfg = tiny_config_dict(
-        npz,
-        name="faults",
-        train={"epochs": 5, "batch_size": 16, "threads": 1},
-        search={
-            "options": {
-                "preset": "quickstart",
-                "pop_size": 2,
-                "n_offspring": 2,
-                "n_generations": 3,
-            },
-            "space_options": {"channels": [8, 8, 8]},
-        },
-        engine={"preset": "default", "overrides": {"prior_min_curves": 2}},
-        orchestration=FLOW,
-    )
-    for key, value in over.items():
-        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
-    path = folder / name
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_flow_config(folder / name, npz, "faults", epochs=5)
 
 
 def bad_data(b: Bench, row: Row, kind: str) -> None:
@@ -364,7 +317,6 @@ def message_item(b: Bench, row: Row, item: str, ref_cfg: Path, ref: Path) -> Non
     folder = b.work / f"msg-{item}"
     folder.mkdir(parents=True)
     api = False
-    pythonpath = ""
     if item == "binary config":
         cfg = folder / "model.pt"
         cfg.write_bytes(bytes(range(256)) * 4)
@@ -390,14 +342,16 @@ def message_item(b: Bench, row: Row, item: str, ref_cfg: Path, ref: Path) -> Non
         args, want = ["run", str(other), "--out", str(out), "--resume", "--quiet"], "train.epochs"
         api = True
     else:  # a broken adapter (found in the flow)
-        (folder / "stalling_plugin.py").write_text(STALLING_PLUGIN)
         cfg = yaml.safe_load(ref_cfg.read_text())
-        cfg.update(plugins=["stalling_plugin"], search={**cfg["search"], "adapter": "stalling"})
+        cfg.update(
+            plugins=["tests.stalling_plugin"],
+            search={**cfg["search"], "adapter": "nsganet-stalling"},
+        )
         path = folder / "cfg.yaml"
         path.write_text(yaml.safe_dump(cfg))
         args, want = ["run", str(path), "--out", str(folder / "run"), "--quiet"], "proposed no"
-        api, pythonpath = True, str(folder)
-    rc, console = b.run(*args, api=api, pythonpath=pythonpath)
+        api = True
+    rc, console = b.run(*args, api=api)
     ok = rc == 2 and len(errors(console)) == 1 and want in console and not noise(console)
     row.add(ok, [rc], console)
 
