@@ -7,7 +7,11 @@ processes, each task asking for `GPU=1`), keeping `--inflight` of them in flight
 the steady-state executor does (`add_done_callback` into a queue; a new task run is
 submitted the moment one finishes). The Prefect API is the one `flows.search_flow.
 prefect_api` gives: `PREFECT_API_URL` when set (a `prefect server start`, on SQLite or
-PostgreSQL: `scripts/prefect_server_postgres.sh`), else Prefect's ephemeral API.
+PostgreSQL: `scripts/prefect_server_postgres.sh`), else a4nn's own local server on SQLite
+(`flows.api_server`, what `a4nn run` uses by default). `--deployment ephemeral` uses
+neither: Prefect's own ephemeral API (no PREFECT_API_URL; every process that talks to
+Prefect, the flow's and each worker's, starts a temporary server on the same database),
+what a4nn used before it started its own server.
 
 Per window of completions (the first 100, then tenths of N above 100), the per-task
 cost is the wall time between the window's last completion and the previous window's,
@@ -25,6 +29,7 @@ deployment and N, repeats kept) and rewrites PREFECT.md from it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -208,8 +213,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "machine, command and per-window numbers are there). Per-task cost: wall time between",
         "completions divided by the task runs completed, with `inflight` trivial task runs in",
         f"flight; `steady` leaves each flow run's first {SKIP} completions out. Medians over",
-        "repeats where there are several. The machine is shared and noisy, and the benchmark",
-        "runs at nice 19: read ratios, not absolute values.",
+        "repeats where there are several. The machine is shared and noisy (its load and the",
+        "benchmark's nice level are in each run's line): read ratios, not absolute values.",
         "",
     ]
     lines += table(doc["runs"])
@@ -298,13 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     raw = yaml.safe_load((ROOT / "a4nn/configs/quickstart.yaml").read_text())
     config = RunConfig.model_validate(raw).model_dump(mode="json")
     command = "python benchmarks/scale/prefect_tasks.py " + " ".join(argv or sys.argv[1:])
-    api_kind = os.environ.get("PREFECT_API_URL") or "ephemeral"
+    ephemeral = args.deployment == "ephemeral"
+    if ephemeral and os.environ.get("PREFECT_API_URL"):
+        raise SystemExit("--deployment ephemeral needs PREFECT_API_URL unset")
     home = os.environ.get("PREFECT_HOME", "~/.prefect (default)")
     with (
         quiet_dask_logs(),
-        prefect_api() as api,
+        contextlib.nullcontext("ephemeral") if ephemeral else prefect_api() as api,
         local_cluster(args.workers, 1, dashboard_address=None) as cluster,
     ):
+        own = not ephemeral and not os.environ.get("PREFECT_API_URL")
+        api_kind = f"a4nn's own local server (SQLite), {api}" if own else api
         print(f"Prefect API: {api}")
         for n in args.n:
             started = time.strftime("%Y-%m-%d %H:%M:%S")
