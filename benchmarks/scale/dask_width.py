@@ -65,7 +65,9 @@ def sleep_model(
     run_dir: str,
     prior_ids: bytes,
 ) -> dict[str, Any]:
-    """A model whose training is a sleep (`prior_ids` packed, as the real task gets them); writes its folder as a trained model leaves it."""
+    """A model whose training is a sleep; writes its folder as a trained model leaves it.
+
+    `prior_ids` come packed, as the real task gets them."""
     from a4nn.types import Candidate, Result
     from lineage.run_dir import RunDir
 

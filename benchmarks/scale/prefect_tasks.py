@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "--prior",
         type=int,
         default=0,
-        help="also pass each task the ids of this many finished models, as a training task gets them",
+        help="also pass each task the ids of this many finished models (as a training task)",
     )
     p.add_argument(
         "--packed", action="store_true", help="--prior's ids packed (pack_ids), not a list"
