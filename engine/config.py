@@ -72,9 +72,6 @@ class EngineConfig:
     # with a prior, before any model is stopped (they seed the pool)
     prior_transform: str = "auto"  # log_error (bounded fitness), identity, or auto
     prior_min_r2: float = 0.0  # the pool's levels must explain this much of its finals' variance
-    # cap the prior guess of the regression's residual variance at this one-sided upper
-    # confidence bound of the variance of the pool's own finals (0: no cap)
-    prior_variance_cap: float = 0.0
     calibration_min: int = 30  # standardised past errors needed before trusting them
     calibration_window: int = 20_000  # the most recent standardised errors kept
     # architecture-aware prior: correct the regression by the residuals of the k finished
@@ -227,12 +224,6 @@ class EngineConfig:
             raise bad("confidence", self.confidence, "use a probability strictly between 0 and 1")
         if not 0 <= self.prior_min_r2 <= 1:
             raise bad("prior_min_r2", self.prior_min_r2, "use a fraction in [0, 1]")
-        if not 0 <= self.prior_variance_cap < 1:
-            raise bad(
-                "prior_variance_cap",
-                self.prior_variance_cap,
-                "use a confidence level in [0, 1), e.g. 0.8 (0: no cap)",
-            )
         if not 0 <= self.min_epoch_fraction <= 1:
             raise bad("min_epoch_fraction", self.min_epoch_fraction, "use a fraction in [0, 1]")
         if self.prior_weight < 0:
@@ -302,7 +293,6 @@ _DEFAULT = EngineConfig(
     prior_min_curves=3,
     prior_transform="auto",
     prior_min_r2=0.5,
-    prior_variance_cap=0.65,
     tolerance="absolute",
     prior_arch_k=10,
     prior_arch_bandwidth=0.1,

@@ -39,7 +39,6 @@ that curves of different models stay comparable).
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 from typing import Any
 
@@ -361,14 +360,11 @@ def regress(
     lv: float,
     transform: str,
     min_r2: float,
-    variance_cap: float = 0.0,
 ) -> tuple[float, float, float, float, str] | None:
     """(u, su, a, b, why) of the pool's regression at epoch e for level `lv`: the predicted
     transformed final u, its predictive std su, intercept and slope; None (with nothing to
     say) when the pool cannot say: the level lies outside the pool's levels at e (no
-    extrapolation), or the levels explain less than `min_r2` of the finals' variance.
-    `variance_cap`: cap the prior guess of the residual variance at that upper confidence
-    bound of the finals' own variance (0: no cap)."""
+    extrapolation), or the levels explain less than `min_r2` of the finals' variance."""
     n = stats.n
     if n < 3 or e >= len(stats.mx):
         return None
@@ -391,27 +387,11 @@ def regress(
         return None
     # residual variance shrunk towards a prior guess (PRIOR_S2 with PRIOR_DF pseudo
     # degrees of freedom): three or four curves alone can fit by chance almost exactly
-    s2_prior = PRIOR_S2[transform]
-    if variance_cap:
-        # ... but no regression leaves more variance than the finals have: where the pool's
-        # finals lie closer together than the guess, the guess is capped at an upper
-        # confidence bound of their variance (a search of near-equal models is not
-        # uncertain by a margin that none of its models differ by)
-        s2_prior = min(s2_prior, stt * variance_bound_factor(n, variance_cap))
-    s2 = (rss + PRIOR_DF * s2_prior) / (n - 2 + PRIOR_DF)
+    s2 = (rss + PRIOR_DF * PRIOR_S2[transform]) / (n - 2 + PRIOR_DF)
     u = a + b * x0
     lev = 1.0 / n + (x0 - float(stats.mx[e])) ** 2 / sxx
     su = math.sqrt(max(s2, 1e-12) * (1.0 + lev))
     return u, su, a, b, ""
-
-
-@functools.lru_cache(maxsize=4096)
-def variance_bound_factor(n: int, level: float) -> float:
-    """f such that f x (sum of squared deviations of n normal values) is the one-sided
-    `level` upper confidence bound of their variance: 1 / chi2.ppf(1 - level, n - 1)."""
-    from scipy.stats import chi2  # deferred: importing the engine stays light
-
-    return 1.0 / float(chi2.ppf(1.0 - level, n - 1))
 
 
 _EPS = 1e-3  # in z units: log-error space treats 100% as 99.9%
@@ -516,9 +496,7 @@ class EnsemblePredictor:
         if e >= len(stats.mx):
             return None
         lv = level_at(x, z, e)
-        got = regress(
-            stats, lo, hi, e, lv, self.transform, cfg.prior_min_r2, cfg.prior_variance_cap
-        )
+        got = regress(stats, lo, hi, e, lv, self.transform, cfg.prior_min_r2)
         if got is None:
             return None
         u, su, a, b, _ = got
@@ -665,14 +643,7 @@ class EnsemblePredictor:
             loo = seed.stats.removed(f(lv), float(f(np.array([fin]))[0]))
             for e in range(cfg.c_min, cfg.target_x):
                 got = regress(
-                    loo,
-                    seed.lo,
-                    seed.hi,
-                    e,
-                    float(lv[e]),
-                    self.transform,
-                    cfg.prior_min_r2,
-                    cfg.prior_variance_cap,
+                    loo, seed.lo, seed.hi, e, float(lv[e]), self.transform, cfg.prior_min_r2
                 )
                 sd = None if got is None else got[1] * slope(got[0])
                 scores.append(abs(float(finv(got[0])) - fin) / sd if sd else math.inf)

@@ -10,16 +10,7 @@ import numpy as np
 import pytest
 
 from engine import Engine, EngineConfigError, read_curves, replay
-from engine.ensemble import (
-    PRIOR_DF,
-    PRIOR_S2,
-    Normalizer,
-    PoolView,
-    PreviousBuilds,
-    RunningStats,
-    regress,
-    variance_bound_factor,
-)
+from engine.ensemble import Normalizer, PoolView, PreviousBuilds, RunningStats, regress
 from engine.replay import Curves, format_sweep, main_knob, sweep
 from engine.stopping import (
     AbsoluteTolerance,
@@ -112,9 +103,6 @@ def test_tolerance_settings_are_validated():
         Engine.from_preset("default", tolerance="rank", tolerance_scale=1.5)
     with pytest.raises(EngineConfigError, match="prior_arch_k=-1 is invalid"):
         Engine.from_preset("default", prior_arch_k=-1)
-    for bad in (1.0, -0.1):
-        with pytest.raises(EngineConfigError, match=rf"prior_variance_cap={bad} is invalid.*"):
-            Engine.from_preset("default", prior_variance_cap=bad)
 
 
 # -- the pool: running statistics -----------------------------------------------------------
@@ -140,82 +128,6 @@ def test_running_regression_equals_least_squares_on_the_pool():
     m = half.merged(rest)
     np.testing.assert_allclose(m.cxt, pb.stats.cxt, rtol=1e-9, atol=1e-12)
     assert m.ctt == pytest.approx(pb.stats.ctt) and m.n == 40
-
-
-# -- the prior's residual-variance guess, capped by the pool's own spread --------------------
-def pool_of(finals: np.ndarray, rng: np.random.Generator, epochs: int = 12) -> PreviousBuilds:
-    """Curves rising to `finals` (0-1) whose level at every epoch tells the final only
-    roughly (noise of a third of the finals' spread)."""
-    pb = PreviousBuilds("log_error")
-    noise = np.std(finals) / 3
-    for fin in finals:
-        t = np.arange(1, epochs + 1, dtype=float)
-        z = fin - 0.05 / t + rng.normal(0, noise, epochs) * (t < epochs)
-        z[-1] = fin
-        pb.add(np.arange(float(epochs)), np.clip(z, 0, 0.999), epochs - 1, complete=True)
-    return pb
-
-
-def test_variance_cap_is_an_upper_confidence_bound_of_a_variance():
-    rng = np.random.default_rng(3)
-    for n, level in ((4, 0.65), (10, 0.65), (10, 0.9)):
-        x = rng.normal(0, 2.0, (20_000, n))
-        ss = ((x - x.mean(1, keepdims=True)) ** 2).sum(1)
-        covered = np.mean(ss * variance_bound_factor(n, level) >= 4.0)
-        assert covered == pytest.approx(level, abs=0.015)
-
-
-def test_variance_cap_narrows_a_pool_of_near_equal_models_and_leaves_a_spread_pool_alone():
-    rng = np.random.default_rng(4)
-    f = lambda v: -np.log(np.maximum(1.001 - v, 1e-12))  # noqa: E731
-    e = 8
-    # near-equal models (finals within 0.3 points at 99%), as in a search at high beam
-    # intensity: the guess PRIOR_S2 is far wider than anything the pool has shown
-    near = pool_of(rng.uniform(0.9885, 0.9915, 6), rng)
-    lv = float(np.median(near.levels[:, e]))
-    plain = regress(near.stats, near.lo, near.hi, e, lv, "log_error", 0.0)
-    capped = regress(near.stats, near.lo, near.hi, e, lv, "log_error", 0.0, 0.65)
-    assert plain and capped and capped[0] == pytest.approx(plain[0])  # same prediction
-    stt = float(np.sum((f(near.finals) - f(near.finals).mean()) ** 2))
-    guess = stt * variance_bound_factor(6, 0.65)
-    assert guess < PRIOR_S2["log_error"]
-    ratio = ((PRIOR_DF * guess + 1e-12) / (PRIOR_DF * PRIOR_S2["log_error"])) ** 0.5
-    assert capped[1] < plain[1] and capped[1] / plain[1] > ratio  # narrower, not below rss
-    # models 10 points apart: the pool's own spread is wider than the guess, nothing changes
-    wide = pool_of(np.array([0.60, 0.70, 0.80, 0.90, 0.95, 0.98]), rng)
-    lv = float(np.median(wide.levels[:, e]))
-    assert regress(wide.stats, wide.lo, wide.hi, e, lv, "log_error", 0.0)[1] == pytest.approx(
-        regress(wide.stats, wide.lo, wide.hi, e, lv, "log_error", 0.0, 0.65)[1]
-    )
-
-
-def test_default_stops_a_near_equal_search_sooner_with_the_same_predictions():
-    """Through the Engine: the same six finished near-equal models, the same new curve. The
-    default preset (cap 0.65) predicts the same values as the engine without the cap, with
-    a narrower uncertainty, and so stops where the uncapped engine trains on."""
-    rng = np.random.default_rng(5)
-    pb = pool_of(rng.uniform(0.9885, 0.9915, 6), rng, epochs=20)
-    new = np.clip(0.99 - 0.05 / np.arange(1, 21) + rng.normal(0, 0.0003, 20), 0, 1) * 100
-    assert Engine.from_preset("default").config.prior_variance_cap == 0.65
-    runs = []
-    for cap in (0.0, 0.65):
-        eng = Engine.from_preset("default", e_pred=20, prior_variance_cap=cap)
-        for i in range(pb.n):
-            eng.learn_curve(list(range(20)), (pb.levels[i] * 100).tolist(), model_id=i)
-        tr = eng.start("new")
-        ds = []
-        for e, v in enumerate(new[:14]):
-            ds.append(tr.observe(e, float(v)))
-            if ds[-1].converged:
-                break
-        runs.append(ds)
-    plain, capped = runs
-    assert not any(d.converged for d in plain) and capped[-1].converged
-    assert capped[-1].verdict.by == "probability"
-    for d0, d1 in zip(plain, capped, strict=False):  # up to the capped engine's stop
-        assert d1.prediction == (None if d0.prediction is None else pytest.approx(d0.prediction))
-        if d1.std is not None:
-            assert d1.family == "previous_builds" and d1.std < d0.std / 2
 
 
 def test_calibration_keeps_a_window_of_recent_errors():

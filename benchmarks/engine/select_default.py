@@ -48,22 +48,8 @@ TOLERANCES = [
     *({"tolerance": "pool_spread", "tolerance_scale": k} for k in (0.1, 0.15, 0.2)),
     *({"tolerance": "rank", "tolerance_scale": q} for q in (0.02, 0.05, 0.1)),
 ]
-# A second rerun added the cap on the prior's residual-variance guess (prior_variance_cap:
-# the guess may not exceed that upper confidence bound of the variance of the pool's own
-# finals; 0 = no cap) at 0.65 with every tolerance, and at 0.5, 0.8 and 0.9 with absolute.
-GRID = {"tolerance": TOLERANCES, "prior_arch_k": [10], "prior_variance_cap": [0.0, 0.65]}
-EXTRA = [
-    {"tolerance": "absolute", "tolerance_scale": 0.0, "prior_arch_k": 0, "prior_variance_cap": 0.0},
-    *(
-        {
-            "tolerance": "absolute",
-            "tolerance_scale": 0.0,
-            "prior_arch_k": 10,
-            "prior_variance_cap": c,
-        }
-        for c in (0.5, 0.8, 0.9)
-    ),
-]
+GRID = {"tolerance": TOLERANCES, "prior_arch_k": [10]}
+EXTRA = [{"tolerance": "absolute", "tolerance_scale": 0.0, "prior_arch_k": 0}]
 HOLD_BACK = ("xfel-hard",)  # recorded after the choice: checked, never used to choose
 TAU_EPS_MIN, MAE_MAX = 0.93, 0.8
 
