@@ -6,7 +6,6 @@ previous-builds prior). Writes benchmarks/engine/ORDERS.md. Run:
 
 from __future__ import annotations
 
-import platform
 import random
 import statistics
 import sys
@@ -16,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from curve_sets import budget_of, curve_sets, subset  # noqa: E402
+from curve_sets import budget_of, curve_sets, stamp, subset  # noqa: E402
 
 from engine import Engine, replay  # noqa: E402
 
@@ -32,8 +31,8 @@ def main() -> None:
     lines = [
         "# `default` under different model orders",
         "",
-        f"Command: `.venv/bin/python benchmarks/engine/orders.py` on {platform.node()} "
-        f"{platform.machine()}, Python {platform.python_version()}.",
+        f"Command: `.venv/bin/python benchmarks/engine/orders.py` on {stamp()}; the "
+        "`default` preset as committed.",
         "",
         "| curve set | order | saved % | stopped | MAE | tau | tau_eps |",
         "|---|---|---|---|---|---|---|",
