@@ -9,7 +9,10 @@ extra; without it they are skipped and the table says so.
 Writes benchmarks/engine/RESULTS.md (a hand-written `## Reading` section is kept) and
 RESULTS.json. Run:
     .venv/bin/python benchmarks/engine/compare.py [--skip-lcmodel]
-(DeepHyper's LCModelStopper fits a Bayesian model with MCMC: about half an hour here.)
+(DeepHyper's LCModelStopper fits a Bayesian model with MCMC: about 20 minutes here. Its JAX
+compilations pile up memory maps in this one process: on Linux raise the limit first,
+`sysctl -w vm.max_map_count=1048576`, or it aborts with "LLVM compilation error: Cannot
+allocate memory" after four or five sets.)
 """
 
 from __future__ import annotations
