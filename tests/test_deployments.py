@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -64,6 +65,24 @@ def test_deployment_configs_cache_data_outside_the_packages():
         assert not (Path(dep["parameters"]["out"]).is_absolute())
 
 
+def _api(api: str, path: str) -> dict:
+    """GET `path` from the Prefect server's REST API, as JSON."""
+    with urllib.request.urlopen(f"{api}{path}", timeout=30) as r:
+        return json.load(r)
+
+
+def _wait_for_final_state(api: str, flow_run_id: str, worker, folder: Path) -> str:
+    """Poll the flow run's state (twice a second, on the REST API) until it is final."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        state = (_api(api, f"/flow_runs/{flow_run_id}").get("state") or {}).get("type")
+        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return state
+        assert worker.poll() is None, (folder / "worker.log").read_text()
+        time.sleep(0.5)
+    raise AssertionError(f"flow run {flow_run_id} not over in 600 s (last state {state})")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,8 +110,8 @@ def test_documented_steps_deploy_and_run_on_a_fresh_server(tmp_path):
     )
     api = f"http://127.0.0.1:{port}/api"
     env["PREFECT_API_URL"] = api
-    # Prefect's CLI tables fit the terminal (80 columns without one) and truncate the flow
-    # names this test looks for ("a4nn-search-de…"): give them room
+    # Prefect's CLI output fits the terminal (80 columns without one) and would wrap or
+    # truncate what this test reads (the flow run's UUID): give it room
     env["COLUMNS"] = "400"
     try:
         deadline = time.monotonic() + 240
@@ -105,7 +124,7 @@ def test_documented_steps_deploy_and_run_on_a_fresh_server(tmp_path):
                 pass
             assert server.poll() is None, (tmp_path / "server.log").read_text()
             assert time.monotonic() < deadline, "the Prefect server did not start"
-            time.sleep(1)
+            time.sleep(0.25)
 
         def run(cmd: str, timeout: float = 300) -> str:
             argv = shlex.split(cmd)
@@ -119,8 +138,14 @@ def test_documented_steps_deploy_and_run_on_a_fresh_server(tmp_path):
         for step in documented_steps():
             if step.startswith(("prefect work-pool create", "prefect --no-prompt deploy")):
                 run(step)
-        deployed = run("prefect deployment inspect 'a4nn-search-deployment/quickstart'")
-        assert str(ROOT) in deployed  # the working directory recorded at deploy time
+        # what `prefect deployment inspect` shows, read from the server's REST API (one
+        # `prefect` process less: each costs seconds of imports)
+        deployed = _api(api, "/deployments/name/a4nn-search-deployment/quickstart")
+        assert deployed["work_pool_name"] == "a4nn-local"
+        # the working directory recorded at deploy time
+        assert {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}} in (
+            deployed["pull_steps"]
+        ), deployed["pull_steps"]
 
         config = write_tiny_config(
             tmp_path,
@@ -128,10 +153,12 @@ def test_documented_steps_deploy_and_run_on_a_fresh_server(tmp_path):
             orchestration={"runner": "prefect", "n_workers": 1, "threads_per_worker": 1},
         )
         out = tmp_path / "deployed-run"
-        run(
+        created = run(
             "prefect deployment run 'a4nn-search-deployment/quickstart' "
             f"--param config_path={config} --param out={out}"
         )
+        flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", created)
+        assert flow_run_id, created
         # the documented worker, in its own process group, until the flow run is over
         with open(tmp_path / "worker.log", "w") as wlog:
             worker = subprocess.Popen(
@@ -143,19 +170,12 @@ def test_documented_steps_deploy_and_run_on_a_fresh_server(tmp_path):
                 start_new_session=True,
             )
             try:
-                deadline = time.monotonic() + 600
-                while time.monotonic() < deadline:
-                    states = run(
-                        "prefect flow-run ls --state COMPLETED --state FAILED --state CRASHED"
-                    )
-                    if "a4nn-search-dep" in states:
-                        break
-                    assert worker.poll() is None, (tmp_path / "worker.log").read_text()
-                    time.sleep(5)
+                state = _wait_for_final_state(api, flow_run_id[1], worker, tmp_path)
             finally:
                 os.killpg(worker.pid, 15)
                 worker.wait(timeout=60)
         wtext = (tmp_path / "worker.log").read_text()
+        assert state == "COMPLETED", wtext[-3000:]
         assert (out / "run.json").is_file(), wtext[-3000:]
         record = json.loads((out / "run.json").read_text())
         assert record["status"] == "finished"

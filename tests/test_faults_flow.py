@@ -10,7 +10,9 @@ check the pieces without Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -268,15 +270,18 @@ def test_ctrl_c_under_the_default_prefect_runner_is_one_line_130_and_resumes(tmp
     """SIGINT to the process group of a running `a4nn run` (as a Ctrl-C in its terminal
     sends it), on the default API (no PREFECT_API_URL: a4nn's own local server, in a
     session of its own): one line naming the stop and how to resume, status 130, soon,
-    the run directory `stopped`, nothing left running; `--resume` then finishes it."""
+    the run directory `stopped`, nothing left running; `--resume` then finishes it.
+
+    The resumed run is also the check of a whole run on the default API (flows/api_server.py,
+    once a test of its own in tests/test_flows_prefect_api.py): it reports to a4nn's
+    temporary server, whose database is in PREFECT_HOME and holds every model's task run,
+    prints its summary, and nothing outlives it (server, workers)."""
     import os
     import signal
     import subprocess
     import sys
     import time
     import uuid
-
-    import psutil
 
     cfg = _config(tmp_path, train={"epochs": 12})
     out = tmp_path / "run"
@@ -307,16 +312,34 @@ def test_ctrl_c_under_the_default_prefect_runner_is_one_line_130_and_resumes(tmp
     assert "--resume" in err and "KeyboardInterrupt" not in err
     assert took < 45, f"{took:.0f} s from SIGINT to exit"  # not ~75 s of retries to a dead API
     assert _status(out) == "stopped"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(_marked(p, mark) for p in psutil.process_iter()):
-        time.sleep(0.2)
-    left = [" ".join(p.cmdline())[:100] for p in psutil.process_iter() if _marked(p, mark)]
+    left = _left_running(mark)
     assert not left, f"still running after the interrupted run: {left}"
     done = subprocess.run(
         [*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert _status(out) == "finished"
+    assert "Models trained: 5" in done.stdout, done.stdout[-2000:]
+    db = tmp_path / "prefect-home" / "prefect.db"  # the temporary server's
+    assert db.exists()
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        rows = con.execute("SELECT name FROM task_run WHERE state_type = 'COMPLETED'")
+        reported = {name for (name,) in rows}
+    assert reported == {f"model-{i}" for i in range(5)}  # the workers reported to it
+    left = _left_running(mark)
+    assert not left, f"still running after `a4nn run --resume` ended: {left}"
+
+
+def _left_running(mark: str) -> list[str]:
+    """The command lines of processes carrying `mark` still alive after up to 20 s."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_marked(p, mark) for p in psutil.process_iter()):
+        time.sleep(0.2)
+    return [" ".join(p.cmdline())[:100] for p in psutil.process_iter() if _marked(p, mark)]
 
 
 def _alive(proc) -> bool:
